@@ -1,0 +1,34 @@
+# The README's two commands: `make demo` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench sandbox-up sandbox-down clean
+
+$(STAMP): pyproject.toml scripts/bootstrap
+	scripts/bootstrap
+	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/gwm demo
+
+test: $(STAMP)
+	scripts/run-tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy gwm
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+sandbox-up:
+	scripts/ganeti-sandbox up
+
+sandbox-down:
+	scripts/ganeti-sandbox down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""The one NinjaAPI of gwm, mounted at /api/v1, and its problem+json rendering."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from gwm import __version__
+from gwm.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
+from gwm.schemas import ApiRoot, Problem
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "v1"
+# Announced additions to /api/v1 (see docs/versioning.md); clients test for these.
+FEATURES: list[str] = ["problem-json", "openapi"]
+
+api = NinjaAPI(
+    title="gwm",
+    version=API_VERSION,
+    description=(
+        "One JSON HTTP API in front of many Ganeti clusters. Errors are RFC 9457 "
+        "`application/problem+json` bodies with a stable `code`."
+    ),
+    urls_namespace="api-v1",
+    docs_url="/docs",
+)
+
+
+def problem_response(
+    request: HttpRequest, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> HttpResponse:
+    body.setdefault("instance", request.path)
+    response = api.create_response(request, body, status=body["status"])
+    response["Content-Type"] = PROBLEM_CONTENT_TYPE
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+@api.exception_handler(AppError)
+def _app_error(request: HttpRequest, exc: AppError) -> HttpResponse:
+    return problem_response(request, exc.problem(), exc.headers)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # Query and path problems are malformed requests (400); a body that parses
+    # but fails validation is 422, as API.md says.
+    locations = {str(err.get("loc", ["body"])[0]) for err in exc.errors}
+    status = 422 if locations <= {"body"} else 400
+    body = problem_body(
+        status=status,
+        code="validation_failed" if status == 422 else "bad_request",
+        title="Validation failed" if status == 422 else "Bad request",
+        detail="; ".join(_describe(err) for err in exc.errors) or "invalid request",
+        errors=[_clean(err) for err in exc.errors],
+    )
+    return problem_response(request, body)
+
+
+@api.exception_handler(AuthenticationError)
+def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    body = problem_body(
+        status=401,
+        code="unauthorized",
+        title="Authentication required",
+        detail="a valid bearer token is required",
+    )
+    return problem_response(request, body, {"WWW-Authenticate": "Bearer"})
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    body = problem_body(
+        status=exc.status_code, code="http_error", title="Request failed", detail=str(exc)
+    )
+    return problem_response(request, body)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    body = problem_body(
+        status=404, code="not_found", title="Not found", detail=str(exc) or "not found"
+    )
+    return problem_response(request, body)
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Known failures are AppErrors; anything else is a bug. Log it with its
+    # traceback, but answer with a problem body, never a traceback.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    body = problem_body(
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        detail="gwm failed to handle this request; the error is in its log",
+    )
+    return problem_response(request, body)
+
+
+def _describe(err: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in err.get("loc", ()))
+    return f"{where}: {err.get('msg', 'invalid')}"
+
+
+def _clean(err: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "loc": [str(part) for part in err.get("loc", ())],
+        "msg": str(err.get("msg", "")),
+        "type": str(err.get("type", "")),
+    }
+
+
+@api.get("/", response={200: ApiRoot}, summary="API root: versions and features", tags=["meta"])
+def api_root(request: HttpRequest) -> dict[str, Any]:
+    return {"gwm_version": __version__, "api_version": API_VERSION, "features": FEATURES}
+
+
+# Every response code a client may meet on any endpoint is declared by the
+# routers themselves; Problem is exported so they can share it.
+__all__ = ["Problem", "api", "problem_response"]

@@ -1,0 +1,118 @@
+"""The `gwm` console command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="gwm",
+    help="gwm: one JSON HTTP API in front of many Ganeti clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gwm.settings")
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as exc:
+        typer.echo(f"gwm: configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _manage(*argv: str) -> None:
+    _django_setup()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["gwm", *argv])
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    migrate: Annotated[bool, typer.Option(help="apply migrations before serving")] = True,
+) -> None:
+    """Serve the API (embedded mode also runs the workers in this process)."""
+    import uvicorn
+
+    _django_setup()
+    if migrate:
+        _manage("migrate", "--no-input", "-v", "0")
+    uvicorn.run("gwm.asgi:application", host=host, port=port, log_level="info", lifespan="off")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker threads")] = 4,
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+) -> None:
+    """Run a Celery worker (distributed mode)."""
+    _django_setup()
+    from gwm.celery import app as celery_app
+
+    celery_app.worker_main(
+        ["worker", "--pool=threads", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    )
+
+
+@app.command()
+def beat(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
+    """Run the Celery beat scheduler (distributed mode: exactly one)."""
+    _django_setup()
+    from gwm.celery import app as celery_app
+
+    celery_app.start(["beat", f"--loglevel={loglevel}"])
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    _manage("migrate", "--no-input")
+
+
+@app.command()
+def createsuperuser(
+    username: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an administrator account (asks for the password)."""
+    argv = ["createsuperuser"]
+    if username:
+        argv.append(f"--username={username}")
+    if email:
+        argv.append(f"--email={email}")
+    _manage(*argv)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def manage(ctx: typer.Context) -> None:
+    """Run any Django management command (gwm manage showmigrations ...)."""
+    _manage(*ctx.args)
+
+
+def _register_optional_commands() -> None:
+    from gwm.demo import demo
+    from gwm.simulator.cli import simulator
+
+    app.command("simulator")(simulator)
+    app.command("demo")(demo)
+
+
+def main() -> None:
+    _register_optional_commands()
+    app(prog_name="gwm")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

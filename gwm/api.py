@@ -122,6 +122,10 @@ def api_root(request: HttpRequest) -> dict[str, Any]:
     return {"gwm_version": __version__, "api_version": API_VERSION, "features": FEATURES}
 
 
+from gwm.clusters.api import router as clusters_router  # noqa: E402
+
+api.add_router("/", clusters_router)
+
 # Every response code a client may meet on any endpoint is declared by the
 # routers themselves; Problem is exported so they can share it.
 __all__ = ["Problem", "api", "problem_response"]

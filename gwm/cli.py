@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -45,9 +44,20 @@ def serve(
     import uvicorn
 
     _django_setup()
+    from django.conf import settings
+
     if migrate:
         _manage("migrate", "--no-input", "-v", "0")
-    uvicorn.run("gwm.asgi:application", host=host, port=port, log_level="info", lifespan="off")
+    workers = None
+    if settings.GWM_EMBEDDED:
+        from gwm.embedded import start_embedded_workers
+
+        workers = start_embedded_workers()
+    try:
+        uvicorn.run("gwm.asgi:application", host=host, port=port, log_level="info", lifespan="off")
+    finally:
+        if workers is not None:
+            workers.stop()
 
 
 @app.command()
@@ -101,6 +111,33 @@ def manage(ctx: typer.Context) -> None:
     _manage(*ctx.args)
 
 
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="username the token acts as")],
+    name: Annotated[str, typer.Option(help="what the token is for")] = "cli",
+    expires_days: Annotated[int | None, typer.Option(help="days until it expires")] = None,
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    _django_setup()
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from gwm.accounts.services import token_create as create
+
+    account = get_user_model().objects.filter(username=user).first()
+    if account is None:
+        typer.echo(f"gwm: no user named {user!r} (create one with gwm createsuperuser)", err=True)
+        raise typer.Exit(1)
+    expires = timedelta(days=expires_days) if expires_days else None
+    _, plaintext = create(user=account, name=name, expires_in=expires)
+    typer.echo(plaintext)
+
+
 def _register_optional_commands() -> None:
     from gwm.demo import demo
     from gwm.simulator.cli import simulator
@@ -115,4 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

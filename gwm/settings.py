@@ -79,6 +79,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "gwm.accounts",
+    "gwm.clusters",
+    "gwm.events",
 ]
 
 MIDDLEWARE = [
@@ -168,7 +171,16 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# The sync scheduler: one cheap tick that enqueues the clusters whose tiers are due.
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-syncs": {"task": "clusters.dispatch_due_syncs", "schedule": 1.0},
+}
+
 GWM_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+if GWM_EMBEDDED:
+    # The in-memory transport is polled; kombu's default of 1 s would add up to
+    # a second to every doorbell.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05}
 
 LOG_LEVEL = os.environ.get("GWM_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

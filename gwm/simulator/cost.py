@@ -10,7 +10,8 @@ Calibrated on a real Ganeti 3.0 cluster (idle, 2 nodes, ~630 instances):
   ``mfree``, ``dfree``...) makes luxid ask every node involved: about 110 ms,
   growing slowly with nodes and instances;
 - ``/2/instances?bulk=1`` costs about 0.25 ms per instance (630 -> ~158 ms);
-- all of it is 3-5 times slower while jobs are running.
+- all of it is 3-5 times slower while jobs are running;
+- a node that does not answer holds a runtime query for the RPC timeout.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class CostModel:
     runtime_per_node: float = 0.005  # nodes are asked in parallel: slow growth
     runtime_per_instance: float = 0.000_008
     bulk_per_instance: float = 0.000_075  # on top of the runtime query
+    rpc_timeout: float = 5.0  # an unreachable node makes the RPC wait this long
     busy_factor_first_job: float = 3.0
     busy_factor_per_extra_job: float = 0.5
     busy_factor_max: float = 5.0
@@ -60,11 +62,13 @@ def request_cost(
     instances: int = 0,
     rows: int = 0,
     running_jobs: int = 0,
+    unreachable: int = 0,
 ) -> float:
     """Seconds the master spends answering one request.
 
     ``nodes`` are the nodes luxid has to ask (runtime queries), ``instances``
-    the instances in the answer, ``rows`` the rows of a config-only query.
+    the instances in the answer, ``rows`` the rows of a config-only query,
+    ``unreachable`` how many of the asked nodes do not answer (ganeti#356).
     """
     if kind is CallKind.PLAIN:
         base = model.plain
@@ -78,4 +82,6 @@ def request_cost(
         )
         if kind is CallKind.BULK_INSTANCES:
             base += model.bulk_per_instance * instances
+        if unreachable > 0:
+            base += model.rpc_timeout
     return base * busy_factor(model, running_jobs) * model.time_scale

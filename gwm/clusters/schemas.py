@@ -1,0 +1,181 @@
+"""Request and response shapes of the clusters API (the OpenAPI schema's source)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class ClusterCreate(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=SLUG, description="gwm's name for the cluster (a slug)")
+    rapi_url: str = Field(
+        pattern=r"^https?://", max_length=255, description="e.g. https://cluster.example.org:5080"
+    )
+    username: str = Field("", max_length=128)
+    password: str = Field("", max_length=256, description="write-only; stored encrypted")
+    tls_ca_pem: str = Field("", description="PEM certificate to trust (Ganeti's own is fine)")
+    tls_fingerprint: str = Field(
+        "", max_length=128, description="SHA-256 fingerprint of the RAPI certificate to pin"
+    )
+    tls_verify: bool = Field(
+        True, description="false turns certificate checks off; only when asked for explicitly"
+    )
+    description: str = ""
+    fast_interval: float = Field(5.0, ge=1, le=3600)
+    runtime_interval: float = Field(15.0, ge=1, le=86400)
+    slow_interval: float = Field(60.0, ge=5, le=86400)
+    stale_after: float = Field(180.0, ge=5, le=86400)
+
+
+class ClusterUpdate(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    rapi_url: str | None = Field(None, pattern=r"^https?://", max_length=255)
+    username: str | None = Field(None, max_length=128)
+    password: str | None = Field(None, max_length=256)
+    tls_ca_pem: str | None = None
+    tls_fingerprint: str | None = Field(None, max_length=128)
+    tls_verify: bool | None = None
+    description: str | None = None
+    fast_interval: float | None = Field(None, ge=1, le=3600)
+    runtime_interval: float | None = Field(None, ge=1, le=86400)
+    slow_interval: float | None = Field(None, ge=5, le=86400)
+    stale_after: float | None = Field(None, ge=5, le=86400)
+
+
+class ClusterOut(Schema):
+    name: str
+    url: str
+    status: str = Field(description="PROVISIONING, AVAILABLE, UNREACHABLE or ERROR")
+    description: str
+    rapi_url: str
+    username: str
+    tls_fingerprint: str | None
+    tls_ca_pem: str | None
+    tls_verify: bool
+    error: str | None = Field(description="why the last round failed, while it does")
+    error_at: str | None
+    synced_at: str | None
+    sync: dict[str, Any]
+    ganeti: dict[str, Any]
+    counts: dict[str, int]
+    created_at: str
+    updated_at: str
+
+
+class ClusterPage(Schema):
+    items: list[ClusterOut]
+    next: str | None
+
+
+class SyncQueued(Schema):
+    cluster: str
+    queued: bool
+
+
+class _Cached(Schema):
+    """Every field is optional in the schema because ``?fields=`` picks them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    cluster: str | None = None
+    url: str | None = None
+    synced_at: str | None = Field(None, description="when gwm last confirmed this object")
+    uuid: str | None = None
+    tags: list[str] | None = None
+    serial_no: int | None = None
+    ctime: str | None = None
+    mtime: str | None = None
+
+
+class InstanceOut(_Cached):
+    status: str | None = Field(
+        None, description="PROVISIONING, RUNNING, STOPPED, BUSY, ERROR, DELETING or UNKNOWN"
+    )
+    os: str | None = None
+    primary_node: str | None = None
+    secondary_nodes: list[str] | None = None
+    disk_template: str | None = None
+    memory: int | None = Field(None, description="MiB")
+    vcpus: int | None = None
+    disks: list[dict[str, Any]] | None = None
+    nics: list[dict[str, Any]] | None = None
+    disk_usage: int | None = None
+    network_port: int | None = None
+    beparams: dict[str, Any] | None = None
+    hvparams: dict[str, Any] | None = None
+    osparams: dict[str, Any] | None = None
+    runtime_synced_at: str | None = None
+    ganeti: dict[str, Any] | None = Field(
+        None, description="Ganeti's raw fields: status (e.g. ERROR_nodedown), admin_state, ..."
+    )
+
+
+class InstancePage(Schema):
+    items: list[InstanceOut]
+    next: str | None
+
+
+class NodeOut(_Cached):
+    status: str | None = Field(None, description="ONLINE, DRAINED, OFFLINE, BUSY or UNKNOWN")
+    role: str | None = None
+    group: str | None = None
+    primary_ip: str | None = None
+    secondary_ip: str | None = None
+    master_capable: bool | None = None
+    vm_capable: bool | None = None
+    memory_total: int | None = None
+    memory_free: int | None = None
+    disk_total: int | None = None
+    disk_free: int | None = None
+    cpu_total: int | None = None
+    primary_instances: list[str] | None = None
+    secondary_instances: list[str] | None = None
+    ndparams: dict[str, Any] | None = None
+    runtime_synced_at: str | None = None
+    ganeti: dict[str, Any] | None = None
+
+
+class NodePage(Schema):
+    items: list[NodeOut]
+    next: str | None
+
+
+class GroupOut(_Cached):
+    alloc_policy: str | None = None
+    nodes: list[str] | None = None
+    networks: list[Any] | None = None
+    ipolicy: dict[str, Any] | None = None
+    diskparams: dict[str, Any] | None = None
+    ndparams: dict[str, Any] | None = None
+
+
+class GroupPage(Schema):
+    items: list[GroupOut]
+    next: str | None
+
+
+class NetworkOut(_Cached):
+    network: str | None = None
+    gateway: str | None = None
+    network6: str | None = None
+    gateway6: str | None = None
+    mac_prefix: str | None = None
+    free_count: int | None = None
+    reserved_count: int | None = None
+    groups: list[Any] | None = None
+    instances: list[str] | None = None
+    map: str | None = None
+    external_reservations: str | None = None
+
+
+class NetworkPage(Schema):
+    items: list[NetworkOut]
+    next: str | None

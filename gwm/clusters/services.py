@@ -1,0 +1,190 @@
+"""Writes to the cluster registry. Each use case is one transaction with its Change rows.
+
+Registering or re-pointing a cluster first checks that RAPI answers. That check
+is the one place a request talks to Ganeti, and it runs before the
+transaction opens, never inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gwm.clusters import tasks
+from gwm.clusters.ganeti import PROBE_TIMEOUT, build_client, probe_problem
+from gwm.clusters.models import Cluster, ClusterStatus
+from gwm.errors import Conflict, ValidationFailed
+from gwm.events.models import ChangeAction
+from gwm.events.services import ChangeRecord, changes_record
+from gwm.kit.crypto import encrypt
+from gwm.rapi.errors import RapiError
+
+CONNECTION_FIELDS = (
+    "rapi_url",
+    "username",
+    "password",
+    "tls_ca_pem",
+    "tls_fingerprint",
+    "tls_verify",
+)
+SETTING_FIELDS = (
+    "description",
+    "fast_interval",
+    "runtime_interval",
+    "slow_interval",
+    "stale_after",
+)
+
+
+class RapiCheckFailed(ValidationFailed):
+    title = "Ganeti RAPI check failed"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class Connection:
+    rapi_url: str
+    username: str
+    password: str
+    tls_ca_pem: str
+    tls_fingerprint: str
+    tls_verify: bool
+
+
+def cluster_probe(connection: Connection) -> dict[str, Any]:
+    """Ask RAPI for /2/info with these settings; a clear 422 when it does not answer right."""
+    try:
+        with build_client(**connection.__dict__, timeout=PROBE_TIMEOUT) as client:
+            info = client.get_cluster_info()
+    except RapiError as exc:
+        raise RapiCheckFailed(*probe_problem(exc)) from None
+    except ValueError as exc:  # contradictory TLS settings, malformed URL
+        raise RapiCheckFailed("rapi_settings_invalid", str(exc)) from None
+    if not info.name:
+        raise RapiCheckFailed("not_ganeti", "RAPI answered /2/info without a cluster name")
+    return info.model_dump(mode="json", exclude_none=True)
+
+
+def _settings_change(cluster: Cluster, changed: list[str]) -> ChangeRecord:
+    return ChangeRecord(
+        "cluster",
+        cluster.name,
+        ChangeAction.UPDATED,
+        sorted(changed),
+        {name: getattr(cluster, name) for name in changed if name not in {"password"}},
+    )
+
+
+def _ring_sync(cluster_id: int) -> None:
+    transaction.on_commit(lambda: tasks.sync_cluster.delay(cluster_id, force=True))
+
+
+def cluster_create(
+    *,
+    name: str,
+    connection: Connection,
+    description: str = "",
+    intervals: dict[str, float] | None = None,
+    check: bool = True,
+) -> Cluster:
+    if Cluster.objects.filter(name=name).exists():
+        raise Conflict(f"a cluster named {name!r} is already registered", code="name_taken")
+    if check:
+        cluster_probe(connection)
+    try:
+        with transaction.atomic():
+            cluster = Cluster.objects.create(
+                name=name,
+                description=description,
+                rapi_url=connection.rapi_url,
+                username=connection.username,
+                password_encrypted=encrypt(connection.password) if connection.password else "",
+                tls_ca_pem=connection.tls_ca_pem,
+                tls_fingerprint=connection.tls_fingerprint,
+                tls_verify=connection.tls_verify,
+                status=ClusterStatus.PROVISIONING,
+                **(intervals or {}),
+            )
+            changes_record(
+                cluster_id=cluster.pk,
+                cluster_name=cluster.name,
+                records=[
+                    ChangeRecord(
+                        "cluster",
+                        cluster.name,
+                        ChangeAction.CREATED,
+                        ["status"],
+                        {"status": cluster.status, "rapi_url": cluster.rapi_url},
+                    )
+                ],
+            )
+            _ring_sync(cluster.pk)
+    except IntegrityError:
+        raise Conflict(f"a cluster named {name!r} is already registered") from None
+    return cluster
+
+
+def cluster_update(cluster: Cluster, *, changes: dict[str, Any], check: bool = True) -> Cluster:
+    """Change settings; new connection settings are checked against RAPI first."""
+    connection_changes = {k: v for k, v in changes.items() if k in CONNECTION_FIELDS}
+    if connection_changes and check:
+        from gwm.kit.crypto import decrypt
+
+        current = Connection(
+            rapi_url=cluster.rapi_url,
+            username=cluster.username,
+            password=decrypt(cluster.password_encrypted) if cluster.password_encrypted else "",
+            tls_ca_pem=cluster.tls_ca_pem,
+            tls_fingerprint=cluster.tls_fingerprint,
+            tls_verify=cluster.tls_verify,
+        )
+        cluster_probe(Connection(**{**current.__dict__, **connection_changes}))
+    with transaction.atomic():
+        locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        changed: list[str] = []
+        for field, value in changes.items():
+            if field == "password":
+                locked.password_encrypted = encrypt(value) if value else ""
+                changed.append("password")
+            elif getattr(locked, field) != value:
+                setattr(locked, field, value)
+                changed.append(field)
+        if not changed:
+            return locked
+        if connection_changes:
+            # Point the next round at the new settings right away.
+            locked.next_fast_at = locked.next_slow_at = locked.next_runtime_at = None
+            _ring_sync(locked.pk)
+        locked.save()
+        changes_record(
+            cluster_id=locked.pk,
+            cluster_name=locked.name,
+            records=[_settings_change(locked, changed)],
+        )
+    return locked
+
+
+def cluster_delete(cluster: Cluster) -> None:
+    with transaction.atomic():
+        changes_record(
+            cluster_id=None,
+            cluster_name=cluster.name,
+            records=[ChangeRecord("cluster", cluster.name, ChangeAction.DELETED)],
+        )
+        Cluster.objects.filter(pk=cluster.pk).delete()
+
+
+def cluster_request_sync(cluster: Cluster) -> None:
+    """Make every tier due now and ring the doorbell after commit."""
+    with transaction.atomic():
+        now = timezone.now()
+        Cluster.objects.filter(pk=cluster.pk).update(
+            next_fast_at=now, next_runtime_at=now, next_slow_at=now
+        )
+        _ring_sync(cluster.pk)

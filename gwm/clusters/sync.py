@@ -1,0 +1,521 @@
+"""The sync engine: read a cluster through RAPI, then write only what differs.
+
+Reading and writing are separate steps on purpose (STYLE.md habit 7): the
+``read_*`` functions talk to Ganeti and never touch a transaction; the
+``apply_*`` functions write one transaction per round, with one Change row per
+object that changed.
+
+Three tiers (ARCHITECTURE.md, "Sync"):
+
+* fast: the instance fingerprints (config-only ``serial_no``, ``mtime``...),
+  every node's config, and the Ganeti jobs that appeared since the last
+  round. Instances whose fingerprint moved, and objects that foreign jobs
+  touched, are re-read at once (config and runtime, filtered by name).
+* runtime: ``status``/``oper_state`` of every instance and node resources,
+  which make Ganeti ask every node; scheduled by a cost budget.
+* slow: everything in full (cluster info, instance config, groups, networks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from django.db import models, transaction
+
+from gwm.clusters import ganeti_fields as gf
+from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
+from gwm.events.models import ChangeAction
+from gwm.events.services import ChangeRecord, changes_record
+
+#: Above this many names a filtered query costs more than reading everything.
+NAME_FILTER_LIMIT = 200
+
+JOB_QUERY_FIELDS = ["id", "status", "summary", "ops", "received_ts", "end_ts"]
+FINALIZED_JOB_STATUSES = {"success", "error", "canceled"}
+GWM_REASON_PREFIX = "gwm:op:"
+
+
+class GanetiReader(Protocol):
+    """What the sync engine needs from a RAPI client."""
+
+    def query(
+        self, resource: str, fields: list[str], qfilter: list[Any] | None = None
+    ) -> list[list[list[Any]]]: ...
+
+    def cluster_info(self) -> dict[str, Any]: ...
+
+
+class TimedReader:
+    """Counts the requests a round makes and the time Ganeti took to answer them."""
+
+    def __init__(self, reader: GanetiReader) -> None:
+        self._reader = reader
+        self.requests = 0
+        self.seconds = 0.0
+
+    def query(
+        self, resource: str, fields: list[str], qfilter: list[Any] | None = None
+    ) -> list[list[list[Any]]]:
+        started = time.perf_counter()
+        try:
+            return self._reader.query(resource, fields, qfilter)
+        finally:
+            self.requests += 1
+            self.seconds += time.perf_counter() - started
+
+    def cluster_info(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return self._reader.cluster_info()
+        finally:
+            self.requests += 1
+            self.seconds += time.perf_counter() - started
+
+
+@dataclass
+class RoundRead:
+    """Everything one round read from Ganeti; ``None`` means "not read this round"."""
+
+    info: dict[str, Any] | None = None
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    instance_names: set[str] | None = None
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    node_names: set[str] | None = None
+    groups: dict[str, dict[str, Any]] | None = None
+    networks: dict[str, dict[str, Any]] | None = None
+    last_job_id: int | None = None
+    open_job_ids: list[int] | None = None
+    foreign_jobs: list[dict[str, Any]] = field(default_factory=list)
+    runtime_swept: bool = False
+
+
+def name_filter(names: Iterable[str]) -> list[Any]:
+    return ["|", *(["=", "name", name] for name in sorted(names))]
+
+
+def _rows(
+    reader: GanetiReader, resource: str, fields: list[str], qfilter: list[Any] | None = None
+) -> list[list[list[Any]]]:
+    return reader.query(resource, fields, qfilter)
+
+
+def _merge(target: dict[str, dict[str, Any]], name: str, values: dict[str, Any]) -> None:
+    target.setdefault(name, {}).update(values)
+
+
+# -- reading ----------------------------------------------------------------
+
+
+def read_instance_config(
+    reader: GanetiReader, names: Iterable[str] | None, into: dict[str, dict[str, Any]]
+) -> None:
+    """Full config of ``names`` (all instances when ``None``)."""
+    wanted = None if names is None else sorted(set(names))
+    if wanted is not None and not wanted:
+        return
+    fields = gf.instance_config_query_fields()
+    qfilter = name_filter(wanted) if wanted and len(wanted) <= NAME_FILTER_LIMIT else None
+    for row in _rows(reader, "instance", fields, qfilter):
+        values = gf.row_values(fields, row, gf.INSTANCE_CONFIG)
+        name = values.get("name")
+        if not name or (wanted is not None and qfilter is None and name not in wanted):
+            continue
+        disks = gf.zip_lists(fields, row, gf.INSTANCE_DISK_LISTS)
+        nics = gf.zip_lists(fields, row, gf.INSTANCE_NIC_LISTS)
+        if disks is not None:
+            values["disks"] = disks
+        if nics is not None:
+            values["nics"] = nics
+        beparams = values.get("beparams") or {}
+        if "maxmem" in beparams or "memory" in beparams:
+            values["memory"] = beparams.get("maxmem", beparams.get("memory"))
+        if "vcpus" in beparams:
+            values["vcpus"] = beparams["vcpus"]
+        _merge(into, name, values)
+
+
+def read_instance_runtime(
+    reader: GanetiReader, names: Iterable[str] | None, into: dict[str, dict[str, Any]]
+) -> None:
+    wanted = None if names is None else sorted(set(names))
+    if wanted is not None and not wanted:
+        return
+    fields = gf.instance_runtime_query_fields()
+    qfilter = name_filter(wanted) if wanted and len(wanted) <= NAME_FILTER_LIMIT else None
+    for row in _rows(reader, "instance", fields, qfilter):
+        name = row[0][1]
+        if wanted is not None and qfilter is None and name not in wanted:
+            continue
+        values = gf.row_values(fields, row, gf.INSTANCE_RUNTIME)
+        values["_runtime"] = True
+        _merge(into, name, values)
+
+
+def read_nodes(reader: GanetiReader, *, runtime: bool, into: dict[str, dict[str, Any]]) -> set[str]:
+    config_fields = [f.ganeti for f in gf.NODE_CONFIG]
+    names: set[str] = set()
+    for row in _rows(reader, "node", config_fields):
+        values = gf.row_values(config_fields, row, gf.NODE_CONFIG)
+        names.add(values["name"])
+        _merge(into, values["name"], values)
+    if runtime:
+        runtime_fields = ["name", *(f.ganeti for f in gf.NODE_RUNTIME)]
+        for row in _rows(reader, "node", runtime_fields):
+            values = gf.row_values(runtime_fields, row, gf.NODE_RUNTIME)
+            # "No data" on the memory and CPU totals means the node did not answer
+            # (spindle fields have no data on healthy nodes without LVM, so they
+            # cannot tell).
+            cells = dict(zip(runtime_fields, row, strict=True))
+            values["reachable"] = all(
+                cells[key][0] == gf.QUERY_STATUS_NORMAL for key in ("mtotal", "ctotal")
+            )
+            values["_runtime"] = True
+            _merge(into, row[0][1], values)
+    return names
+
+
+def read_simple(
+    reader: GanetiReader, resource: str, fields: list[gf.Field]
+) -> dict[str, dict[str, Any]]:
+    names = [f.ganeti for f in fields]
+    result: dict[str, dict[str, Any]] = {}
+    for row in _rows(reader, resource, names):
+        values = gf.row_values(names, row, fields)
+        result[values["name"]] = values
+    return result
+
+
+def read_jobs(reader: GanetiReader, *, last_job_id: int, open_job_ids: list[int]) -> RoundRead:
+    """Jobs that appeared since ``last_job_id``, and those still open from before."""
+    qfilter: list[Any] = [">", "id", last_job_id]
+    if open_job_ids:
+        qfilter = ["|", qfilter, *(["=", "id", job_id] for job_id in open_job_ids)]
+    read = RoundRead(last_job_id=last_job_id, open_job_ids=[])
+    assert read.open_job_ids is not None
+    for row in _rows(reader, "job", JOB_QUERY_FIELDS, qfilter):
+        cells = {
+            name: (cell[1] if cell[0] == 0 else None)
+            for name, cell in zip(JOB_QUERY_FIELDS, row, strict=True)
+        }
+        job_id = int(cells["id"])
+        read.last_job_id = max(read.last_job_id or 0, job_id)
+        if cells["status"] not in FINALIZED_JOB_STATUSES:
+            read.open_job_ids.append(job_id)
+        if not is_gwm_job(cells.get("ops") or []):
+            read.foreign_jobs.append(cells)
+    return read
+
+
+def is_gwm_job(ops: list[dict[str, Any]]) -> bool:
+    for op in ops:
+        for entry in op.get("reason") or []:
+            if len(entry) >= 2 and str(entry[1]).startswith(GWM_REASON_PREFIX):
+                return True
+    return False
+
+
+def objects_touched(jobs: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
+    """Which instances and nodes the opcodes of ``jobs`` name."""
+    touched: dict[str, set[str]] = {"instance": set(), "node": set()}
+    for job in jobs:
+        for op in job.get("ops") or []:
+            for key, resource in (
+                ("instance_name", "instance"),
+                ("node_name", "node"),
+                ("new_name", "instance"),
+                ("pnode", "node"),
+                ("target_node", "node"),
+            ):
+                value = op.get(key)
+                if isinstance(value, str) and value:
+                    touched[resource].add(value)
+            for name in op.get("instances") or []:
+                if isinstance(name, str):
+                    touched["instance"].add(name)
+    return touched
+
+
+def read_fast_round(
+    reader: GanetiReader,
+    *,
+    known_fingerprints: dict[str, tuple[Any, ...]],
+    last_job_id: int,
+    open_job_ids: list[int],
+) -> RoundRead:
+    jobs = read_jobs(reader, last_job_id=last_job_id, open_job_ids=open_job_ids)
+    touched = objects_touched(jobs.foreign_jobs)
+
+    fingerprints: dict[str, tuple[Any, ...]] = {}
+    fp_fields = gf.INSTANCE_FINGERPRINT
+    for row in _rows(reader, "instance", fp_fields):
+        fingerprints[row[0][1]] = tuple(cell[1] for cell in row[1:])
+    changed = {name for name, fp in fingerprints.items() if known_fingerprints.get(name) != fp}
+    refresh = changed | (touched["instance"] & set(fingerprints))
+
+    read = RoundRead(
+        instance_names=set(fingerprints),
+        last_job_id=jobs.last_job_id,
+        open_job_ids=jobs.open_job_ids,
+        foreign_jobs=jobs.foreign_jobs,
+    )
+    read_instance_config(reader, refresh, read.instances)
+    read_instance_runtime(reader, refresh, read.instances)
+    read.node_names = read_nodes(reader, runtime=bool(touched["node"]), into=read.nodes)
+    return read
+
+
+def read_runtime_sweep(reader: GanetiReader) -> RoundRead:
+    read = RoundRead(runtime_swept=True)
+    read_instance_runtime(reader, None, read.instances)
+    read.node_names = read_nodes(reader, runtime=True, into=read.nodes)
+    return read
+
+
+def read_slow_round(reader: GanetiReader) -> RoundRead:
+    read = RoundRead(info=reader.cluster_info())
+    read_instance_config(reader, None, read.instances)
+    read.instance_names = set(read.instances)
+    read.node_names = read_nodes(reader, runtime=False, into=read.nodes)
+    read.groups = read_simple(reader, "group", gf.GROUP_CONFIG)
+    read.networks = read_simple(reader, "network", gf.NETWORK_CONFIG)
+    return read
+
+
+# -- writing ----------------------------------------------------------------
+
+_HELD_STATUSES = {"PROVISIONING", "BUSY", "DELETING"}
+
+
+def _instance_status(obj: Instance) -> str:
+    if obj.status in _HELD_STATUSES and obj.pk is not None:
+        # An operation holds this status until its job ends (operations app).
+        return obj.status
+    return gf.instance_status(obj.ganeti_status, obj.admin_state)
+
+
+def _node_status(obj: Node) -> str:
+    if obj.status == "BUSY" and obj.pk is not None:
+        return obj.status
+    return gf.node_status(
+        offline=obj.offline, drained=obj.drained, reachable=obj.reachable is not False
+    )
+
+
+def tag_index(tags: list[str]) -> str:
+    return "\n" + "".join(f"{tag}\n" for tag in tags) if tags else ""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _apply_objects(
+    model: type[models.Model],
+    resource: str,
+    cluster: Cluster,
+    rows: dict[str, dict[str, Any]],
+    present: set[str] | None,
+    now: datetime,
+    derive_status: Any = None,
+) -> list[ChangeRecord]:
+    """Upsert ``rows`` and delete what is not ``present``; return one record per change."""
+    records: list[ChangeRecord] = []
+    manager = model._default_manager
+    queryset = manager.filter(cluster=cluster)
+    if present is not None and len(rows) < len(present):
+        existing_qs = queryset.filter(name__in=list(rows))
+    else:
+        existing_qs = queryset
+    existing = {obj.name: obj for obj in existing_qs} if rows else {}
+    to_create: list[models.Model] = []
+    to_update: list[models.Model] = []
+    update_fields: set[str] = set()
+
+    indexes_tags = any(f.name == "tag_index" for f in model._meta.get_fields())
+    for name, values in rows.items():
+        runtime = values.pop("_runtime", False)
+        if indexes_tags and "tags" in values:
+            values["tag_index"] = tag_index(values["tags"])
+        obj = existing.get(name)
+        if obj is None:
+            # Runtime-only rows never create objects: the config read does.
+            if "name" not in values or (present is not None and name not in present):
+                continue
+            obj = model(cluster=cluster, name=name, synced_at=now)
+            for column, value in values.items():
+                setattr(obj, column, value)
+            if runtime and hasattr(obj, "runtime_synced_at"):
+                obj.runtime_synced_at = now  # type: ignore[attr-defined]
+            if derive_status is not None:
+                obj.status = derive_status(obj)  # type: ignore[attr-defined]
+            to_create.append(obj)
+            records.append(
+                ChangeRecord(
+                    resource,
+                    name,
+                    ChangeAction.CREATED,
+                    sorted(values),
+                    {k: _jsonable(v) for k, v in values.items()},
+                )
+            )
+            continue
+        changed = [column for column, value in values.items() if getattr(obj, column) != value]
+        for column in changed:
+            setattr(obj, column, values[column])
+        if derive_status is not None:
+            status = derive_status(obj)
+            if status != obj.status:  # type: ignore[attr-defined]
+                obj.status = status  # type: ignore[attr-defined]
+                changed.append("status")
+        if runtime and hasattr(obj, "runtime_synced_at"):
+            obj.runtime_synced_at = now  # type: ignore[attr-defined]
+            update_fields.add("runtime_synced_at")
+        if changed:
+            obj.synced_at = now  # type: ignore[attr-defined]
+            update_fields.update(changed)
+            update_fields.add("synced_at")
+            records.append(
+                ChangeRecord(
+                    resource,
+                    name,
+                    ChangeAction.UPDATED,
+                    sorted(changed),
+                    {c: _jsonable(getattr(obj, c)) for c in changed},
+                )
+            )
+        if changed or runtime:
+            to_update.append(obj)
+
+    if to_create:
+        manager.bulk_create(to_create, batch_size=500)
+    if to_update and update_fields:
+        manager.bulk_update(to_update, sorted(update_fields), batch_size=500)
+    if present is not None:
+        gone = (
+            list(queryset.exclude(name__in=present).values_list("name", flat=True))
+            if len(present) < 5000
+            else [name for name in queryset.values_list("name", flat=True) if name not in present]
+        )
+        if gone:
+            queryset.filter(name__in=gone).delete()
+            records.extend(ChangeRecord(resource, name, ChangeAction.DELETED) for name in gone)
+    return records
+
+
+_INFO_COLUMNS = {
+    "name": "ganeti_name",
+    "uuid": "uuid",
+    "master": "master",
+    "software_version": "software_version",
+    "tags": "tags",
+    "ctime": "ctime",
+    "mtime": "mtime",
+}
+
+
+def _apply_info(cluster: Cluster, info: dict[str, Any]) -> list[str]:
+    changed = []
+    for key, column in _INFO_COLUMNS.items():
+        if key in info and getattr(cluster, column) != info[key]:
+            setattr(cluster, column, info[key])
+            changed.append(column)
+    if cluster.info != info:
+        cluster.info = info
+        changed.append("info")
+    return changed
+
+
+def apply_round(
+    cluster_id: int, read: RoundRead, *, now: datetime, tier: str, rapi_seconds: float = 0.0
+) -> int:
+    """Write one round's read in one transaction; returns the number of changes."""
+    with transaction.atomic():
+        cluster = Cluster.objects.select_for_update().get(pk=cluster_id)
+        records: list[ChangeRecord] = []
+        records += _apply_objects(
+            Node, "node", cluster, read.nodes, read.node_names, now, _node_status
+        )
+        records += _apply_objects(
+            Instance,
+            "instance",
+            cluster,
+            read.instances,
+            read.instance_names,
+            now,
+            _instance_status,
+        )
+        if read.groups is not None:
+            records += _apply_objects(
+                NodeGroup, "group", cluster, read.groups, set(read.groups), now
+            )
+        if read.networks is not None:
+            records += _apply_objects(
+                Network, "network", cluster, read.networks, set(read.networks), now
+            )
+
+        cluster_changed = _apply_info(cluster, read.info) if read.info is not None else []
+        if cluster.status != ClusterStatus.AVAILABLE:
+            cluster.status = ClusterStatus.AVAILABLE
+            cluster.error = ""
+            cluster_changed += ["status", "error"]
+        if read.last_job_id is not None:
+            cluster.last_job_id = read.last_job_id
+        if read.open_job_ids is not None:
+            cluster.open_job_ids = read.open_job_ids
+        cluster.synced_at = now
+        setattr(cluster, f"{tier}_synced_at", now)
+        if tier == "runtime":
+            cluster.runtime_cost = rapi_seconds
+        if cluster_changed:
+            records.append(
+                ChangeRecord(
+                    "cluster",
+                    cluster.name,
+                    ChangeAction.UPDATED,
+                    sorted(set(cluster_changed)),
+                    {
+                        c: _jsonable(getattr(cluster, c))
+                        for c in set(cluster_changed)
+                        if c != "info"
+                    },
+                )
+            )
+        cluster.save()
+        changes_record(cluster_id=cluster.pk, cluster_name=cluster.name, records=records)
+        return len(records)
+
+
+def apply_failure(cluster_id: int, *, error: str, now: datetime, reachable: bool) -> None:
+    """Record that a round failed: UNREACHABLE (no answer) or ERROR (an answer gwm rejects)."""
+    status = ClusterStatus.UNREACHABLE if not reachable else ClusterStatus.ERROR
+    with transaction.atomic():
+        cluster = Cluster.objects.select_for_update().get(pk=cluster_id)
+        changed = []
+        if cluster.status != status:
+            cluster.status = status
+            changed.append("status")
+        if cluster.error != error:
+            cluster.error = error
+            changed.append("error")
+        cluster.error_at = now
+        cluster.save(update_fields=["status", "error", "error_at", "updated_at"])
+        if changed:
+            changes_record(
+                cluster_id=cluster.pk,
+                cluster_name=cluster.name,
+                records=[
+                    ChangeRecord(
+                        "cluster",
+                        cluster.name,
+                        ChangeAction.UPDATED,
+                        changed,
+                        {"status": status, "error": error},
+                    )
+                ],
+            )

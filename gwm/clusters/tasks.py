@@ -1,0 +1,170 @@
+"""Sync tasks. They take ids, re-read the database and are safe to run twice.
+
+Beat rings ``dispatch_due_syncs`` every second; it enqueues one
+``sync_cluster`` per cluster that has a tier due and is not being synced. A
+cluster is synced by one worker at a time: the task takes a lease on the
+cluster row by compare-and-set, so a second copy of the task returns at once,
+and a worker that dies leaves a lease that simply expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from datetime import datetime, timedelta
+
+from celery import shared_task
+from django.db.models import Q
+from django.utils import timezone
+
+from gwm.clusters import sync
+from gwm.clusters.ganeti import SyncFailure, reader_for
+from gwm.clusters.models import Cluster
+
+log = logging.getLogger(__name__)
+
+#: A lease outlives any round (client timeouts are bounded well below it).
+LEASE_SECONDS = 120
+#: A dispatched task that never started frees the cluster after this long.
+DISPATCH_LEASE_SECONDS = 30
+DISPATCHED = "dispatched"
+#: Share of one Ganeti master core gwm may spend; runtime sweeps get most of it.
+RUNTIME_BUDGET = 0.03
+FAST_BUDGET = 0.01
+RETRY_UNREACHABLE_SECONDS = 10.0
+
+
+def _free(now: datetime) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def _due(now: datetime) -> Q:
+    return (
+        Q(next_fast_at__isnull=True)
+        | Q(next_fast_at__lte=now)
+        | Q(next_runtime_at__lte=now)
+        | Q(next_slow_at__lte=now)
+    )
+
+
+@shared_task(name="clusters.dispatch_due_syncs", ignore_result=True)
+def dispatch_due_syncs() -> int:
+    now = timezone.now()
+    dispatched = 0
+    for cluster_id in Cluster.objects.filter(_due(now) & _free(now)).values_list("pk", flat=True):
+        claimed = (
+            Cluster.objects.filter(pk=cluster_id)
+            .filter(_free(now))
+            .update(
+                lease_owner=DISPATCHED,
+                lease_until=now + timedelta(seconds=DISPATCH_LEASE_SECONDS),
+            )
+        )
+        if claimed:
+            sync_cluster.delay(cluster_id)
+            dispatched += 1
+    return dispatched
+
+
+@shared_task(name="clusters.sync_cluster", ignore_result=True)
+def sync_cluster(cluster_id: int, force: bool = False) -> None:
+    now = timezone.now()
+    owner = f"{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+    claimed = (
+        Cluster.objects.filter(pk=cluster_id)
+        .filter(_free(now) | Q(lease_owner=DISPATCHED))
+        .update(lease_owner=owner, lease_until=now + timedelta(seconds=LEASE_SECONDS))
+    )
+    if not claimed:
+        return
+    try:
+        run_due_tiers(cluster_id, force=force)
+    finally:
+        Cluster.objects.filter(pk=cluster_id, lease_owner=owner).update(
+            lease_owner="", lease_until=None
+        )
+
+
+def _is_due(moment: datetime | None, now: datetime) -> bool:
+    return moment is None or moment <= now
+
+
+def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
+    """Run whichever tiers are due for one cluster; returns the tiers run."""
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None:
+        return []
+    now = timezone.now()
+    slow = force or _is_due(cluster.next_slow_at, now)
+    runtime = force or _is_due(cluster.next_runtime_at, now)
+    fast = not slow and _is_due(cluster.next_fast_at, now)
+    reader = sync.TimedReader(reader_for(cluster))
+    ran: list[str] = []
+    try:
+        if slow:
+            sync.apply_round(
+                cluster_id, sync.read_slow_round(reader), now=timezone.now(), tier="slow"
+            )
+            ran.append("slow")
+        elif fast:
+            fingerprints = {
+                name: (serial_no, mtime, admin_state, pnode)
+                for name, serial_no, mtime, admin_state, pnode in cluster.instances.values_list(
+                    "name", "serial_no", "mtime", "admin_state", "primary_node"
+                )
+            }
+            read = sync.read_fast_round(
+                reader,
+                known_fingerprints=fingerprints,
+                last_job_id=cluster.last_job_id,
+                open_job_ids=list(cluster.open_job_ids),
+            )
+            sync.apply_round(cluster_id, read, now=timezone.now(), tier="fast")
+            ran.append("fast")
+        fast_seconds = reader.seconds
+        if runtime:
+            before = reader.seconds
+            read = sync.read_runtime_sweep(reader)
+            sync.apply_round(
+                cluster_id,
+                read,
+                now=timezone.now(),
+                tier="runtime",
+                rapi_seconds=reader.seconds - before,
+            )
+            ran.append("runtime")
+    except SyncFailure as failure:
+        log.warning("sync of cluster %s failed: %s", cluster.name, failure)
+        sync.apply_failure(
+            cluster_id, error=str(failure), now=timezone.now(), reachable=failure.reachable
+        )
+        retry = now + timedelta(seconds=max(cluster.fast_interval, RETRY_UNREACHABLE_SECONDS))
+        Cluster.objects.filter(pk=cluster_id).update(
+            next_fast_at=retry,
+            next_runtime_at=retry if runtime else cluster.next_runtime_at,
+            next_slow_at=retry if slow else cluster.next_slow_at,
+        )
+        return ran
+    _schedule_next(cluster, ran, fast_seconds=fast_seconds)
+    return ran
+
+
+def _schedule_next(cluster: Cluster, ran: list[str], *, fast_seconds: float) -> None:
+    """Next due times; runtime sweeps and fast rounds are stretched to stay in budget."""
+    cluster.refresh_from_db(
+        fields=["runtime_cost", "fast_interval", "runtime_interval", "slow_interval"]
+    )
+    now = timezone.now()
+    updates: dict[str, datetime] = {}
+    if ran:
+        fast_every = max(cluster.fast_interval, fast_seconds / FAST_BUDGET if "fast" in ran else 0)
+        updates["next_fast_at"] = now + timedelta(seconds=fast_every)
+    if "slow" in ran:
+        updates["next_slow_at"] = now + timedelta(seconds=cluster.slow_interval)
+    if "runtime" in ran:
+        runtime_every = max(cluster.runtime_interval, cluster.runtime_cost / RUNTIME_BUDGET)
+        updates["next_runtime_at"] = now + timedelta(seconds=runtime_every)
+    if updates:
+        Cluster.objects.filter(pk=cluster.pk).update(**updates)

@@ -1,0 +1,127 @@
+"""`gwm demo` (what `make demo` runs): embedded gwm with a simulated cluster registered.
+
+Everything lives under GWM_DATA_DIR: the SQLite file, the admin password and
+API token it prints (kept in demo-credentials.json so a rerun prints the same
+ones), and the simulator's certificate, which gwm pins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEMO_CLUSTER = "demo"
+
+
+def _credentials(data_dir: Path) -> dict[str, Any]:
+    from django.contrib.auth import get_user_model
+
+    from gwm.accounts.services import token_authenticate, token_create
+
+    path = data_dir / "demo-credentials.json"
+    saved: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    users = get_user_model().objects
+    admin = users.filter(username="admin").first()
+    if admin is None or "password" not in saved:
+        saved["password"] = secrets.token_urlsafe(12)
+        if admin is None:
+            admin = users.create_superuser("admin", "admin@localhost", saved["password"])
+        else:
+            admin.set_password(saved["password"])
+            admin.save()
+    if "token" not in saved or token_authenticate(saved["token"]) is None:
+        _, saved["token"] = token_create(user=admin, name="demo")
+    path.write_text(json.dumps(saved))
+    path.chmod(0o600)
+    return saved
+
+
+def _register(url: str, cert_path: Path | None) -> None:
+    from gwm.clusters import services
+    from gwm.clusters.models import Cluster
+
+    connection = services.Connection(
+        rapi_url=url,
+        username="gwm",
+        password="gwm",
+        tls_ca_pem=cert_path.read_text() if cert_path else "",
+        tls_fingerprint="",
+        tls_verify=True,
+    )
+    existing = Cluster.objects.filter(name=DEMO_CLUSTER).first()
+    intervals = {"fast_interval": 2.0, "runtime_interval": 5.0, "slow_interval": 30.0}
+    if existing is None:
+        services.cluster_create(
+            name=DEMO_CLUSTER,
+            connection=connection,
+            description="the simulated cluster of `make demo`",
+            intervals=intervals,
+        )
+    else:
+        services.cluster_update(existing, changes={**connection.__dict__, **intervals})
+
+
+def demo(
+    host: Annotated[str, typer.Option(help="address gwm listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port gwm listens on")] = 8000,
+    sim_port: Annotated[int, typer.Option(help="port of the simulated cluster's RAPI")] = 15081,
+    nodes: Annotated[int, typer.Option(help="nodes of the simulated cluster")] = 3,
+    instances: Annotated[int, typer.Option(help="instances of the simulated cluster")] = 40,
+) -> None:
+    """Run gwm with its embedded defaults and a simulated Ganeti cluster registered."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gwm.settings")
+    import django
+
+    django.setup()
+    import uvicorn
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from gwm.embedded import start_embedded_workers
+    from gwm.simulator.app import DEFAULT_USERS, Simulator
+    from gwm.simulator.config import SimConfig
+    from gwm.simulator.data import generate_cluster
+    from gwm.simulator.server import serve_in_thread
+
+    call_command("migrate", interactive=False, verbosity=0)
+    credentials = _credentials(settings.DATA_DIR)
+
+    state = generate_cluster(
+        nodes=nodes, instances=instances, seed=1, cluster_name="demo.example.test"
+    )
+    sim = Simulator(state, SimConfig(time_scale=0.2), dict(DEFAULT_USERS))
+    running = serve_in_thread(sim, port=sim_port, cert_out=settings.DATA_DIR / "demo-simulator.pem")
+    _register(running.url, running.cert_path)
+    workers = start_embedded_workers()
+
+    base = f"http://{host}:{port}"
+    token = credentials["token"]
+    typer.echo(
+        f"""
+gwm is running (embedded mode: SQLite in {settings.DATA_DIR}, in-process workers)
+
+  API            {base}/api/v1/
+  API docs       {base}/api/v1/docs
+  admin          {base}/admin/   user: admin   password: {credentials["password"]}
+  token          {token}
+
+  try:  curl -H 'Authorization: Bearer {token}' '{base}/api/v1/instances?fields=name,status'
+
+simulated Ganeti cluster "{DEMO_CLUSTER}": {running.url} ({nodes} nodes, {instances} instances)
+  change it "outside gwm", as gnt-instance on the master would, and watch gwm follow:
+  curl -sk -X POST {running.url}/__sim__/exec -H 'Content-Type: application/json' \\
+       -d '{{"client": "gnt-instance", "command": "shutdown", "name": "<instance>"}}'
+"""
+    )
+    try:
+        uvicorn.run(
+            "gwm.asgi:application", host=host, port=port, log_level="warning", lifespan="off"
+        )
+    finally:
+        workers.stop()
+        running.stop()

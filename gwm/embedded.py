@@ -1,0 +1,54 @@
+"""Embedded mode: the Celery worker and beat run as threads inside `gwm serve`.
+
+With the in-memory broker a message only exists inside this process, so the
+worker must live here too. Everything else is the same code as distributed
+mode: tasks still only read ids from the database, so nothing is lost when the
+process stops (the sweeper re-rings overdue work on the next start).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from celery.beat import EmbeddedService
+from celery.worker import WorkController
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedWorkers:
+    worker: WorkController
+    beat: EmbeddedService
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.beat.stop()
+        self.worker.stop()
+        self.thread.join(timeout=10)
+
+
+def start_embedded_workers(concurrency: int = 4) -> EmbeddedWorkers:
+    from django.conf import settings
+
+    from gwm.celery import app
+
+    app.conf.beat_schedule_filename = str(settings.DATA_DIR / "celerybeat-schedule")
+    worker = app.WorkController(
+        pool_cls="threads",
+        concurrency=concurrency,
+        hostname="embedded@gwm",
+        # Remote-control and cluster events mean nothing inside one process.
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        loglevel="WARNING",
+    )
+    thread = threading.Thread(target=worker.start, name="gwm-embedded-worker", daemon=True)
+    thread.start()
+    beat = EmbeddedService(app, thread=True)
+    beat.start()
+    log.info("embedded workers started (%d threads) with beat", concurrency)
+    return EmbeddedWorkers(worker=worker, beat=beat, thread=thread)

@@ -1,0 +1,40 @@
+"""JSON responses with strong ETags and If-None-Match handling."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_with_etag(request: HttpRequest, payload: Any, status: int = 200) -> HttpResponse:
+    """Render ``payload``; answer 304 when the client already has this exact body."""
+    body = json.dumps(payload, default=_default, separators=(",", ":")).encode()
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    matches = _if_none_match(request)
+    if status == 200 and (etag in matches or "*" in matches):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, status=status, content_type="application/json")
+    response["ETag"] = etag
+    return response
+
+
+def _if_none_match(request: HttpRequest) -> set[str]:
+    header = request.headers.get("If-None-Match", "")
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Case, F, Model, QuerySet, Value, When
@@ -74,7 +74,7 @@ def _col(column: str) -> tuple[list[str], Render]:
 def _epoch(column: str) -> tuple[list[str], Render]:
     def render(row: dict[str, Any], refs: dict[int, ClusterRef]) -> Any:
         value = row[column]
-        return None if value is None else rfc3339(datetime.fromtimestamp(value, tz=timezone.utc))
+        return None if value is None else rfc3339(datetime.fromtimestamp(value, tz=UTC))
 
     return [column], render
 

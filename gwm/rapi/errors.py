@@ -199,7 +199,7 @@ class RapiProtocolError(RapiError):
 
 
 class RapiJobNotFound(RapiError):
-    """Ganeti does not know the job (404, or Ganeti 3's job with every field null)."""
+    """Ganeti does not know the job (404, or Ganeti 3's job with every field but the id null)."""
 
     def __init__(self, sentence: str, *, job_id: int, **kwargs: Any) -> None:
         super().__init__(sentence, **kwargs)

@@ -210,12 +210,13 @@ class ClusterState:
 
     # ---- changes -------------------------------------------------------
     def touch(self, obj: Node | Group | Network | Instance | None, *, config: bool = True) -> None:
-        """Record a change: ``mtime`` always, ``serial_no`` only for config."""
+        """Record a change. Ganeti bumps ``serial_no`` and ``mtime`` together when
+        its configuration changes; runtime changes (a crash, a node's daemon
+        going away) touch neither, only what the nodes report."""
         t = now()
-        if obj is not None:
+        if obj is not None and config:
             obj.mtime = t
-            if config:
-                obj.serial_no += 1
+            obj.serial_no += 1
         if config:
             self.config_version += 1
             self.info["mtime"] = t

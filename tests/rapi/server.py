@@ -87,8 +87,8 @@ class RapiTestServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, context: ssl.SSLContext | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, context: ssl.SSLContext | None = None, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.context = context
         self.routes: dict[tuple[str, str], list[Reply]] = {}
         self.requests: list[Recorded] = []

@@ -132,6 +132,26 @@ def test_a_fingerprint_mismatch_fails_before_anything_is_sent(
     assert tls_server.requests == []
 
 
+def test_a_certificate_changed_after_pinning_is_reported_as_a_mismatch(
+    server_cert: Cert, other_cert: Cert
+) -> None:
+    pin = certificate_fingerprint(server_cert.der)
+    with RapiTestServer(server_context(server_cert)) as first:
+        # Closed after the answer, so the next request needs a new handshake.
+        first.route("GET", "/version", Reply(json=2, headers={"Connection": "close"}))
+        port = first.port
+        rapi = _client(first, fingerprint=pin)
+        assert rapi.get_version() == 2
+    with RapiTestServer(server_context(other_cert), port=port) as second, rapi:
+        second.route("GET", "/version", Reply(json=2))
+        with pytest.raises(RapiTLSError) as raised:
+            rapi.get_version()
+        assert raised.value.actual_fingerprint == format_fingerprint(
+            certificate_fingerprint(other_cert.der)
+        )
+        assert second.requests == []
+
+
 async def test_async_fingerprint_pinning(
     tls_server: RapiTestServer, server_cert: Cert, other_cert: Cert
 ) -> None:

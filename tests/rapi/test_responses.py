@@ -235,9 +235,9 @@ def test_a_proxy_502_page_is_still_master_unreachable() -> None:
 
 
 def test_unknown_job_is_job_not_found_either_way() -> None:
-    nulls = dict.fromkeys(["id", "ops", "status", "summary", "opstatus", "opresult", "oplog"])
+    nulls = dict.fromkeys(["ops", "status", "summary", "opstatus", "opresult", "oplog"])
     with pytest.raises(errors.RapiJobNotFound) as raised:
-        answer(jobs.get_job(99999), json=nulls)
+        answer(jobs.get_job(99999), json={"id": 99999, **nulls})
     assert raised.value.job_id == 99999
     assert "job 99999 does not exist" in str(raised.value)
     with pytest.raises(errors.RapiJobNotFound):

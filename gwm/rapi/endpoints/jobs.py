@@ -69,15 +69,16 @@ def list_jobs_bulk() -> RapiCall[list[Job]]:
 def get_job(job_id: int) -> RapiCall[Job]:
     """``GET /2/jobs/<id>``; an unknown id raises :class:`RapiJobNotFound`.
 
-    Ganeti 3 answers an unknown id with 200 and every field ``null``, older
+    Ganeti 3 answers an unknown id with 200 and every field but ``id`` ``null``, older
     ones with 404: both mean the same.
     """
 
     def parse(value: Any) -> Job:
         if not isinstance(value, dict):
             raise ShapeError(f"expected a job object, got {type(value).__name__}")
-        if value and all(v is None for v in value.values()):
-            raise _not_found(job_id, "Ganeti answered a job with every field null")
+        # Ganeti 3 echoes the id and leaves every other field null.
+        if value and all(v is None for k, v in value.items() if k != "id"):
+            raise _not_found(job_id, "Ganeti answered a job with every field but its id null")
         return Job.model_validate(value)
 
     return RapiCall(

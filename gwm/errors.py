@@ -16,18 +16,21 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 class AppError(Exception):
     status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
+    code: str = "internal_error"
     title: ClassVar[str] = "Internal error"
 
     def __init__(
         self,
         detail: str,
         *,
+        code: str | None = None,
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
+        if code is not None:
+            self.code = code  # a more precise machine word than the class's
         self.headers = headers or {}
         self.extra = extra
 

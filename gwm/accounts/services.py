@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ def _hash(secret: str) -> str:
 
 @transaction.atomic
 def token_create(
-    *, user: AbstractBaseUser, name: str, expires_in: timedelta | None = None
+    *, user: User, name: str, expires_in: timedelta | None = None
 ) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns the row and the plaintext, shown only now."""
     prefix = secrets.token_hex(4)

@@ -89,7 +89,9 @@ class ClusterAdmin(admin.ModelAdmin):
     ) -> Any:
         # The stock view wraps everything in one transaction; the form's RAPI
         # check must not run inside one, and the services open their own.
-        return self._changeform_view(request, object_id, form_url, extra_context)
+        return self._changeform_view(  # type: ignore[attr-defined]
+            request, object_id, form_url, extra_context
+        )
 
     def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
         data = dict(form.cleaned_data)
@@ -139,7 +141,6 @@ class ClusterAdmin(admin.ModelAdmin):
 class _CachedAdmin(admin.ModelAdmin):
     """Cached Ganeti state is read-only here: Ganeti is the source of truth."""
 
-    list_filter = ("cluster",)
     search_fields = ("name",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -161,13 +162,16 @@ class InstanceAdmin(_CachedAdmin):
 @admin.register(Node)
 class NodeAdmin(_CachedAdmin):
     list_display = ("name", "cluster", "status", "role", "synced_at")
+    list_filter = ("cluster", "status")
 
 
 @admin.register(NodeGroup)
 class NodeGroupAdmin(_CachedAdmin):
     list_display = ("name", "cluster", "alloc_policy", "synced_at")
+    list_filter = ("cluster",)
 
 
 @admin.register(Network)
 class NetworkAdmin(_CachedAdmin):
     list_display = ("name", "cluster", "network", "synced_at")
+    list_filter = ("cluster",)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from gwm.accounts.auth import require_staff, token_auth
 from gwm.clusters import selectors, services
@@ -108,7 +108,7 @@ def create_cluster(request: HttpRequest, body: ClusterCreate) -> Any:
     cluster = services.cluster_create(
         name=name, connection=connection, description=description, intervals=data
     )
-    return 201, selectors.cluster_detail(cluster)
+    return Status(201, selectors.cluster_detail(cluster))
 
 
 @router.get("/clusters/{cluster}", response={200: ClusterOut, **READ_ONE}, summary="Get a cluster")
@@ -136,7 +136,7 @@ def update_cluster(request: HttpRequest, cluster: str, body: ClusterUpdate) -> A
 def delete_cluster(request: HttpRequest, cluster: str) -> Any:
     require_staff(request, "unregister clusters")
     services.cluster_delete(selectors.cluster_get(cluster))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
@@ -148,7 +148,7 @@ def sync_cluster(request: HttpRequest, cluster: str) -> Any:
     require_staff(request, "force a sync")
     target = selectors.cluster_get(cluster)
     services.cluster_request_sync(target)
-    return 202, {"cluster": target.name, "queued": True}
+    return Status(202, {"cluster": target.name, "queued": True})
 
 
 # -- cached objects -----------------------------------------------------------

@@ -43,8 +43,7 @@ class RapiCheckFailed(ValidationFailed):
     title = "Ganeti RAPI check failed"
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code  # type: ignore[misc]
+        super().__init__(detail, code=code)
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,17 @@ Three tiers (ARCHITECTURE.md, "Sync"):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from django.db import models, transaction
+from django.db import transaction
 
 from gwm.clusters import ganeti_fields as gf
+from gwm.clusters.ganeti import SyncFailure
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
 from gwm.events.models import ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
@@ -97,10 +99,23 @@ def name_filter(names: Iterable[str]) -> list[Any]:
     return ["|", *(["=", "name", name] for name in sorted(names))]
 
 
+def name_regex_filter(names: Iterable[str]) -> list[Any]:
+    return ["=~", "name", "^(" + "|".join(re.escape(name) for name in sorted(names)) + ")$"]
+
+
 def _rows(
     reader: GanetiReader, resource: str, fields: list[str], qfilter: list[Any] | None = None
 ) -> list[list[list[Any]]]:
-    return reader.query(resource, fields, qfilter)
+    try:
+        return reader.query(resource, fields, qfilter)
+    except SyncFailure as failure:
+        # Ganeti answers a name filter naming an object that no longer exists
+        # (removed since the fingerprint was read) with a 500 "not found"; a
+        # regular expression over the same names matches what is left instead.
+        if qfilter is None or qfilter[0] != "|" or "not found" not in str(failure):
+            raise
+        names = [term[2] for term in qfilter[1:]]
+        return reader.query(resource, fields, name_regex_filter(names))
 
 
 def _merge(target: dict[str, dict[str, Any]], name: str, values: dict[str, Any]) -> None:
@@ -201,7 +216,7 @@ def read_jobs(reader: GanetiReader, *, last_job_id: int, open_job_ids: list[int]
             name: (cell[1] if cell[0] == 0 else None)
             for name, cell in zip(JOB_QUERY_FIELDS, row, strict=True)
         }
-        job_id = int(cells["id"])
+        job_id = int(cells["id"] or 0)
         read.last_job_id = max(read.last_job_id or 0, job_id)
         if cells["status"] not in FINALIZED_JOB_STATUSES:
             read.open_job_ids.append(job_id)
@@ -316,7 +331,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _apply_objects(
-    model: type[models.Model],
+    model: Any,
     resource: str,
     cluster: Cluster,
     rows: dict[str, dict[str, Any]],
@@ -333,8 +348,8 @@ def _apply_objects(
     else:
         existing_qs = queryset
     existing = {obj.name: obj for obj in existing_qs} if rows else {}
-    to_create: list[models.Model] = []
-    to_update: list[models.Model] = []
+    to_create: list[Any] = []
+    to_update: list[Any] = []
     update_fields: set[str] = set()
 
     indexes_tags = any(f.name == "tag_index" for f in model._meta.get_fields())
@@ -351,9 +366,9 @@ def _apply_objects(
             for column, value in values.items():
                 setattr(obj, column, value)
             if runtime and hasattr(obj, "runtime_synced_at"):
-                obj.runtime_synced_at = now  # type: ignore[attr-defined]
+                obj.runtime_synced_at = now
             if derive_status is not None:
-                obj.status = derive_status(obj)  # type: ignore[attr-defined]
+                obj.status = derive_status(obj)
             to_create.append(obj)
             records.append(
                 ChangeRecord(
@@ -370,14 +385,14 @@ def _apply_objects(
             setattr(obj, column, values[column])
         if derive_status is not None:
             status = derive_status(obj)
-            if status != obj.status:  # type: ignore[attr-defined]
-                obj.status = status  # type: ignore[attr-defined]
+            if status != obj.status:
+                obj.status = status
                 changed.append("status")
         if runtime and hasattr(obj, "runtime_synced_at"):
-            obj.runtime_synced_at = now  # type: ignore[attr-defined]
+            obj.runtime_synced_at = now
             update_fields.add("runtime_synced_at")
         if changed:
-            obj.synced_at = now  # type: ignore[attr-defined]
+            obj.synced_at = now
             update_fields.update(changed)
             update_fields.add("synced_at")
             records.append(

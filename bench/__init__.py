@@ -1,0 +1,1 @@
+"""gwm benchmarks: run with ``bench/run`` or ``python -m bench.<name>`` (see README.md)."""

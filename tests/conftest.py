@@ -20,8 +20,9 @@ def simulator() -> Iterator[Callable[..., Running]]:
     """Start simulated clusters (HTTPS, fast time scale); all stopped after the test."""
     started: list[Running] = []
 
-    def start(nodes: int = 2, instances: int = 10, time_scale: float = 0.02, seed: int = 0,
-              **config: Any) -> Running:
+    def start(
+        nodes: int = 2, instances: int = 10, time_scale: float = 0.02, seed: int = 0, **config: Any
+    ) -> Running:
         state = generate_cluster(nodes=nodes, instances=instances, seed=seed)
         sim = Simulator(state, SimConfig(time_scale=time_scale, **config), dict(DEFAULT_USERS))
         running = serve_in_thread(sim)

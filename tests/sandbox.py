@@ -1,4 +1,4 @@
-"""Where the real Ganeti sandbox is: .sandbox/ganeti.env or the same variables in the environment."""
+"""Where the real Ganeti sandbox is: .sandbox/ganeti.env, or the same variables in the env."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ import pytest
 
 ENV_FILE = Path(__file__).resolve().parents[1] / ".sandbox" / "ganeti.env"
 KEYS = (
-    "GWM_SANDBOX_RAPI_URL", "GWM_SANDBOX_WRITE_USER", "GWM_SANDBOX_WRITE_PASSWORD",
-    "GWM_SANDBOX_READ_USER", "GWM_SANDBOX_READ_PASSWORD", "GWM_SANDBOX_CA_FILE",
-    "GWM_SANDBOX_CLUSTER_NAME", "GWM_SANDBOX_NODE",
+    "GWM_SANDBOX_RAPI_URL",
+    "GWM_SANDBOX_WRITE_USER",
+    "GWM_SANDBOX_WRITE_PASSWORD",
+    "GWM_SANDBOX_READ_USER",
+    "GWM_SANDBOX_READ_PASSWORD",
+    "GWM_SANDBOX_CA_FILE",
+    "GWM_SANDBOX_CLUSTER_NAME",
+    "GWM_SANDBOX_NODE",
 )
 
 

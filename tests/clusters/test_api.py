@@ -82,9 +82,7 @@ def test_register_a_cluster(simulator, api: Client) -> None:
 def test_a_taken_name_is_a_conflict(simulator, api: Client) -> None:
     running = simulator()
     register(running, name="c1")
-    response = api.post(
-        "/api/v1/clusters", _registration(running), content_type="application/json"
-    )
+    response = api.post("/api/v1/clusters", _registration(running), content_type="application/json")
     _problem(response, 409, "name_taken")
 
 
@@ -110,8 +108,13 @@ def test_malformed_registrations_are_422(simulator, api: Client, overrides, fiel
 def test_unreachable_rapi_is_named(api: Client) -> None:
     response = api.post(
         "/api/v1/clusters",
-        {"name": "gone", "rapi_url": "https://127.0.0.1:9", "username": "u", "password": "p",
-         "tls_verify": False},
+        {
+            "name": "gone",
+            "rapi_url": "https://127.0.0.1:9",
+            "username": "u",
+            "password": "p",
+            "tls_verify": False,
+        },
         content_type="application/json",
     )
     body = _problem(response, 422, "rapi_unreachable")
@@ -122,7 +125,8 @@ def test_unreachable_rapi_is_named(api: Client) -> None:
 def test_wrong_password_is_named(simulator, api: Client) -> None:
     running = simulator()
     response = api.post(
-        "/api/v1/clusters", _registration(running, password="wrong"),
+        "/api/v1/clusters",
+        _registration(running, password="wrong"),
         content_type="application/json",
     )
     body = _problem(response, 422, "rapi_auth_failed")
@@ -133,7 +137,8 @@ def test_tls_mismatch_is_named(simulator, api: Client) -> None:
     running = simulator()
     other = simulator(seed=3)
     response = api.post(
-        "/api/v1/clusters", _registration(running, tls_ca_pem=other.cert_path.read_text()),
+        "/api/v1/clusters",
+        _registration(running, tls_ca_pem=other.cert_path.read_text()),
         content_type="application/json",
     )
     _problem(response, 422, "rapi_tls_failed")
@@ -190,7 +195,8 @@ def test_patch_checks_new_connection_settings(simulator, api: Client) -> None:
     )
     _problem(response, 422, "rapi_auth_failed")
     response = api.patch(
-        "/api/v1/clusters/c1", {"description": "prod", "slow_interval": 120},
+        "/api/v1/clusters/c1",
+        {"description": "prod", "slow_interval": 120},
         content_type="application/json",
     )
     assert response.status_code == 200
@@ -274,7 +280,7 @@ def test_fields_selection_returns_only_those(synced, api: Client) -> None:
 
 
 def test_filters(synced, api: Client) -> None:
-    running, cluster = synced
+    running, _ = synced
     state = running.sim.state
     stopped = {n for n, i in state.instances.items() if not i.running_on}
     got = api.get("/api/v1/instances?status=STOPPED&fields=name").json()["items"]
@@ -300,9 +306,11 @@ def test_ordering_and_cursor_pagination(synced, api: Client) -> None:
     while url:
         page = api.get(url).json()
         names += [item["name"] for item in page["items"]]
-        url = f"/api/v1/instances?fields=name&limit=7&ordering=-name&cursor={page['next']}" if (
-            page["next"]
-        ) else ""
+        url = (
+            f"/api/v1/instances?fields=name&limit=7&ordering=-name&cursor={page['next']}"
+            if (page["next"])
+            else ""
+        )
     assert names == sorted(names, reverse=True)
     assert len(names) == len(set(names)) == 30
 
@@ -312,8 +320,9 @@ def test_ordering_and_cursor_pagination(synced, api: Client) -> None:
 
     _problem(api.get("/api/v1/instances?cursor=%%%"), 400, "bad_request")
     first = api.get("/api/v1/instances?limit=5").json()["next"]
-    _problem(api.get(f"/api/v1/instances?limit=5&ordering=-name&cursor={first}"), 400,
-             "bad_request")
+    _problem(
+        api.get(f"/api/v1/instances?limit=5&ordering=-name&cursor={first}"), 400, "bad_request"
+    )
     _problem(api.get("/api/v1/instances?ordering=uuid"), 400, "bad_request")
     _problem(api.get("/api/v1/instances?limit=0"), 400, "bad_request")
     _problem(api.get("/api/v1/instances?limit=5000"), 400, "bad_request")
@@ -336,9 +345,12 @@ def test_etag_and_if_none_match(synced, api: Client) -> None:
     assert changed.status_code == 200
     assert changed["ETag"] != etag
     one = api.get(f"/api/v1/clusters/c1/instances/{victim}")
-    assert api.get(
-        f"/api/v1/clusters/c1/instances/{victim}", headers={"If-None-Match": one["ETag"]}
-    ).status_code == 304
+    assert (
+        api.get(
+            f"/api/v1/clusters/c1/instances/{victim}", headers={"If-None-Match": one["ETag"]}
+        ).status_code
+        == 304
+    )
 
 
 def test_openapi_documents_every_status_code(client: Client) -> None:

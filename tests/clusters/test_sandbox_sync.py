@@ -27,7 +27,10 @@ REPO = Path(__file__).resolve().parents[2]
 def _gnt(*argv: str) -> str:
     result = subprocess.run(
         [str(REPO / "scripts" / "ganeti-sandbox"), "exec", *argv],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return result.stdout
 
@@ -45,15 +48,24 @@ def _wait(predicate, timeout: float, step: float = 0.1) -> float:
 def sandbox_instance():
     env = sandbox_env()
     client = RapiClient(
-        env["GWM_SANDBOX_RAPI_URL"], username=env["GWM_SANDBOX_WRITE_USER"],
-        password=env["GWM_SANDBOX_WRITE_PASSWORD"], ca_file=env["GWM_SANDBOX_CA_FILE"],
+        env["GWM_SANDBOX_RAPI_URL"],
+        username=env["GWM_SANDBOX_WRITE_USER"],
+        password=env["GWM_SANDBOX_WRITE_PASSWORD"],
+        ca_file=env["GWM_SANDBOX_CA_FILE"],
     )
     if INSTANCE in client.list_instances():
         client.wait_for_job(client.delete_instance(INSTANCE), timeout=60)
     job = client.create_instance(
-        INSTANCE, disk_template="diskless", disks=[], nics=[], os_type="noop",
-        pnode=env["GWM_SANDBOX_NODE"], beparams={"memory": 32}, name_check=False,
-        ip_check=False, start=True,
+        INSTANCE,
+        disk_template="diskless",
+        disks=[],
+        nics=[],
+        os_type="noop",
+        pnode=env["GWM_SANDBOX_NODE"],
+        beparams={"memory": 32},
+        name_check=False,
+        ip_check=False,
+        start=True,
     )
     assert client.wait_for_job(job, timeout=60).status == "success"
     yield env
@@ -67,9 +79,11 @@ def test_sandbox_is_mirrored_and_gnt_instance_stop_arrives(sandbox_instance) -> 
     cluster = services.cluster_create(
         name="sandbox",
         connection=services.Connection(
-            rapi_url=env["GWM_SANDBOX_RAPI_URL"], username=env["GWM_SANDBOX_READ_USER"],
+            rapi_url=env["GWM_SANDBOX_RAPI_URL"],
+            username=env["GWM_SANDBOX_READ_USER"],
             password=env["GWM_SANDBOX_READ_PASSWORD"],
-            tls_ca_pem=Path(env["GWM_SANDBOX_CA_FILE"]).read_text(), tls_fingerprint="",
+            tls_ca_pem=Path(env["GWM_SANDBOX_CA_FILE"]).read_text(),
+            tls_fingerprint="",
             tls_verify=True,
         ),
         intervals={"fast_interval": fast_interval, "runtime_interval": 30.0},
@@ -95,8 +109,10 @@ def test_sandbox_is_mirrored_and_gnt_instance_stop_arrives(sandbox_instance) -> 
 
         _gnt("gnt-instance", "stop", INSTANCE)
         stopped_at = time.monotonic()
-        _wait(lambda: Instance.objects.get(cluster=cluster, name=INSTANCE).status == "STOPPED",
-              fast_interval + 15)
+        _wait(
+            lambda: Instance.objects.get(cluster=cluster, name=INSTANCE).status == "STOPPED",
+            fast_interval + 15,
+        )
         lag = time.monotonic() - stopped_at
         instance.refresh_from_db()
         assert instance.ganeti_status == "ADMIN_down"

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from gwm.clusters.models import Cluster, Instance, Network, Node, NodeGroup
@@ -16,6 +17,14 @@ from tests.clusters.helpers import fast_round, full_sync, gnt, register, runtime
 from tests.conftest import sim_admin
 
 pytestmark = pytest.mark.django_db
+
+
+def _sync_in_thread(cluster_id: int) -> None:
+    """What a worker thread does: one task, then its database connection is closed."""
+    try:
+        sync_cluster(cluster_id, force=True)
+    finally:
+        connections.close_all()
 
 
 def _instances(cluster: Cluster) -> dict[str, Instance]:
@@ -102,17 +111,28 @@ def test_migration_added_and_removed_instances(simulator) -> None:
     names = sorted(state.instances)
 
     # Migration: a config change (primary node), seen by the fingerprint.
-    target = next(n for n in names if state.instances[n].disk_template in {"drbd"}) if any(
-        state.instances[n].disk_template == "drbd" for n in names
-    ) else None
+    target = (
+        next(n for n in names if state.instances[n].disk_template in {"drbd"})
+        if any(state.instances[n].disk_template == "drbd" for n in names)
+        else None
+    )
     removed = names[0]
     gnt(running, "gnt-instance", "remove", removed)
     gnt(
-        running, "gnt-instance", "add", "fresh.example.test",
-        mode="create", disk_template="diskless", os_type=state.instances[names[1]].os,
-        disks=[], nics=[],
-        pnode=next(iter(state.nodes)), beparams={"memory": 128}, name_check=False,
-        ip_check=False, start=True,
+        running,
+        "gnt-instance",
+        "add",
+        "fresh.example.test",
+        mode="create",
+        disk_template="diskless",
+        os_type=state.instances[names[1]].os,
+        disks=[],
+        nics=[],
+        pnode=next(iter(state.nodes)),
+        beparams={"memory": 128},
+        name_check=False,
+        ip_check=False,
+        start=True,
     )
     if target is not None:
         gnt(running, "gnt-instance", "migrate", target)
@@ -124,9 +144,7 @@ def test_migration_added_and_removed_instances(simulator) -> None:
     assert cached["fresh.example.test"].status == "RUNNING"
     assert Change.objects.filter(resource="instance", name=removed, action="deleted").exists()
     if target is not None:
-        assert cached[target].primary_node == state.node_by_uuid(
-            state.instances[target].pnode
-        ).name
+        assert cached[target].primary_node == state.node_by_uuid(state.instances[target].pnode).name
 
 
 def test_foreign_jobs_refresh_what_they_touch_without_waiting_for_the_sweep(simulator) -> None:
@@ -236,10 +254,7 @@ def test_a_hung_cluster_does_not_delay_another(simulator) -> None:
     sim_admin(hung_sim, "PUT", "faults", {"hang": 8})
 
     started = time.monotonic()
-    threads = [
-        threading.Thread(target=sync_cluster, args=(c.pk,), kwargs={"force": True})
-        for c in (hung, healthy)
-    ]
+    threads = [threading.Thread(target=_sync_in_thread, args=(c.pk,)) for c in (hung, healthy)]
     for thread in threads:
         thread.start()
     threads[1].join(timeout=20)
@@ -258,10 +273,7 @@ def test_one_cluster_is_synced_by_one_worker_at_a_time(simulator) -> None:
     running = simulator(instances=3)
     cluster = register(running)
     sim_admin(running, "PUT", "faults", {"latency": 0.5})
-    threads = [
-        threading.Thread(target=sync_cluster, args=(cluster.pk,), kwargs={"force": True})
-        for _ in range(3)
-    ]
+    threads = [threading.Thread(target=_sync_in_thread, args=(cluster.pk,)) for _ in range(3)]
     running.sim.stats.reset()
     for thread in threads:
         thread.start()

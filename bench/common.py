@@ -27,6 +27,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The checkout (for .sandbox/ and BENCHMARKS.md) even when the code runs from a snapshot.
+REPO = Path(os.environ.get("GWM_BENCH_REPO", ROOT))
 PYTHON = sys.executable
 PG_ADMIN_URL = os.environ.get("GWM_BENCH_PG_URL", "postgres://gwm:gwm@127.0.0.1:5432/gwm")
 #: Every HTTP call a benchmark makes goes to loopback and is bounded.
@@ -80,8 +82,9 @@ def _pg_admin(sql: str, fetch: bool = False) -> str:
     import psycopg
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        cur = conn.execute(sql)  # type: ignore[arg-type]
-        return str(cur.fetchone()[0]) if fetch else ""
+        cursor = conn.execute(sql.encode())
+        row = cursor.fetchone() if fetch else None
+        return "" if row is None else str(row[0])
 
 
 @contextlib.contextmanager
@@ -130,17 +133,27 @@ class SimCluster:
     cert: str
 
     def stats(self) -> dict[str, Any]:
-        return _sim_call("GET", f"{self.url}/__sim__/stats")
+        result: dict[str, Any] = self.admin("GET", "stats")
+        return result
 
     def reset(self) -> dict[str, Any]:
-        return _sim_call("POST", f"{self.url}/__sim__/stats/reset")
+        result: dict[str, Any] = self.admin("POST", "stats/reset")
+        return result
 
+    def admin(self, method: str, path: str) -> Any:
+        """The simulator's admin API (``/__sim__/PATH``), TLS checked against its certificate."""
+        response = httpx.request(
+            method, f"{self.url}/__sim__/{path}", verify=self.cert, timeout=TIMEOUT
+        )
+        response.raise_for_status()
+        return response.json()
 
-def _sim_call(method: str, url: str) -> dict[str, Any]:
-    response = httpx.request(method, url, verify=False, timeout=TIMEOUT)
-    response.raise_for_status()
-    result: dict[str, Any] = response.json()
-    return result
+    def instance_names(self) -> list[str]:
+        response = httpx.get(
+            f"{self.url}/2/instances", auth=("gwm", "gwm"), verify=self.cert, timeout=TIMEOUT
+        )
+        response.raise_for_status()
+        return [item["id"] for item in response.json()]
 
 
 @dataclass
@@ -159,14 +172,22 @@ class SimHost:
 
     def __enter__(self) -> SimHost:
         cmd = [
-            PYTHON, "-m", "bench.simhost",
-            "--count", str(self.count),
-            "--nodes", str(self.nodes),
-            "--instances", str(self.instances),
-            "--time-scale", str(self.time_scale),
-            "--seed", str(self.seed),
-            "--max-seconds", str(self.max_seconds),
-        ]  # fmt: skip
+            PYTHON,
+            "-m",
+            "bench.simhost",
+            "--count",
+            str(self.count),
+            "--nodes",
+            str(self.nodes),
+            "--instances",
+            str(self.instances),
+            "--time-scale",
+            str(self.time_scale),
+            "--seed",
+            str(self.seed),
+            "--max-seconds",
+            str(self.max_seconds),
+        ]
         self._proc = subprocess.Popen(
             cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -299,18 +320,7 @@ def machine_info() -> dict[str, Any]:
         for line in Path("/etc/os-release").read_text().splitlines():
             if line.startswith("PRETTY_NAME="):
                 os_name = line.split("=", 1)[1].strip('"')
-    commit = ""
-    with contextlib.suppress(Exception):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "gwm"], cwd=ROOT, capture_output=True,
-            text=True, timeout=10,
-        ).stdout.strip()
-        if dirty:
-            commit += " (gwm/ has uncommitted changes)"
+    commit = code_version()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
@@ -323,9 +333,37 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def code_version() -> str:
+    """Which gwm code runs: the suite names its snapshot; else git HEAD of this checkout."""
+    named = os.environ.get("GWM_BENCH_CODE")
+    if named:
+        return named
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "gwm"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"working tree at {commit}" + (" with uncommitted changes in gwm/" if dirty else "")
+
+
 def write_result(path: str | None, name: str, data: dict[str, Any]) -> None:
-    data = {"bench": name, "command": " ".join(["python", "-m", f"bench.{name}", *sys.argv[1:]]),
-            **data}
+    data = {
+        "bench": name,
+        "command": " ".join(["python", "-m", f"bench.{name}", *sys.argv[1:]]),
+        **data,
+    }
     text = json.dumps(data, indent=2, default=str)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

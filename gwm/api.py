@@ -123,8 +123,12 @@ def api_root(request: HttpRequest) -> dict[str, Any]:
 
 
 from gwm.clusters.api import router as clusters_router  # noqa: E402
+from gwm.operations.api import jobs_router  # noqa: E402
+from gwm.operations.api import router as operations_router  # noqa: E402
 
 api.add_router("/", clusters_router)
+api.add_router("/", operations_router)
+api.add_router("/", jobs_router)
 
 # Every response code a client may meet on any endpoint is declared by the
 # routers themselves; Problem is exported so they can share it.

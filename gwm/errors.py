@@ -101,3 +101,15 @@ class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"
     title = "Service unavailable"
+
+
+class BadGateway(AppError):
+    status = 502
+    code = "bad_gateway"
+    title = "Ganeti answered something gwm cannot understand"
+
+
+class GatewayTimeout(AppError):
+    status = 504
+    code = "gateway_timeout"
+    title = "Ganeti did not answer in time"

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "gwm.accounts",
     "gwm.clusters",
     "gwm.events",
+    "gwm.operations",
 ]
 
 MIDDLEWARE = [
@@ -133,7 +134,8 @@ def _database() -> dict[str, object]:
         }
         # Tests run on a file too (not :memory:), so worker threads in
         # integration tests see committed rows exactly as in production.
-        config["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+        # One file per test process, so two test runs in one checkout never share it.
+        config["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
     elif config["ENGINE"] == "django.db.backends.postgresql":
         config["CONN_HEALTH_CHECKS"] = True
     else:
@@ -177,7 +179,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The sync scheduler: one cheap tick that enqueues the clusters whose tiers are due.
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {"task": "clusters.dispatch_due_syncs", "schedule": 1.0},
+    "sweep-operations": {"task": "operations.sweep", "schedule": 5.0},
+    "purge-old-jobs": {"task": "operations.purge_old_jobs", "schedule": 3600.0},
 }
+GWM_JOB_RETENTION_DAYS = _env_int("GWM_JOB_RETENTION_DAYS", 90)
 
 GWM_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
 if GWM_EMBEDDED:

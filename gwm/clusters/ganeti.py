@@ -116,6 +116,9 @@ class RapiReader:
             raise as_sync_failure(exc) from exc
         return [[[cell[0], cell[1]] for cell in row] for row in result.data]
 
+    def close(self) -> None:
+        self._client.close()
+
     def cluster_info(self) -> dict[str, Any]:
         try:
             info = self._client.get_cluster_info()
@@ -125,6 +128,7 @@ class RapiReader:
 
 
 def reader_for(cluster: Cluster) -> RapiReader:
+    """A reader over a new client; close it when done."""
     return RapiReader(client_for(cluster))
 
 

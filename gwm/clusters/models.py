@@ -151,6 +151,9 @@ class Node(CachedObject):
     reachable = models.BooleanField(
         null=True, blank=True, help_text="did the node answer the last runtime sweep"
     )
+    held_by_job = models.BigIntegerField(
+        null=True, blank=True, help_text="the gwm job whose operation holds this node BUSY"
+    )
     runtime_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(CachedObject.Meta):
@@ -221,6 +224,11 @@ class Instance(CachedObject):
     custom_nicparams = models.JSONField(default=list, blank=True)
     # "\ntag1\ntag2\n": lets ?tag= filter with one portable LIKE on SQLite and PostgreSQL.
     tag_index = models.TextField(blank=True, default="")
+    held_by_job = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="the gwm job whose operation holds this instance PROVISIONING/BUSY/DELETING",
+    )
     runtime_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(CachedObject.Meta):

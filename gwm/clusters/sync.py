@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -38,7 +38,8 @@ NAME_FILTER_LIMIT = 200
 
 JOB_QUERY_FIELDS = ["id", "status", "summary", "ops", "received_ts", "end_ts"]
 FINALIZED_JOB_STATUSES = {"success", "error", "canceled"}
-GWM_REASON_PREFIX = "gwm:op:"
+#: gwm's jobs carry "gwm:op:<id>" (dry runs "gwm:dry-run") in their reason trail.
+GWM_REASON_MARK = "gwm:"
 
 
 class GanetiReader(Protocol):
@@ -228,7 +229,7 @@ def read_jobs(reader: GanetiReader, *, last_job_id: int, open_job_ids: list[int]
 def is_gwm_job(ops: list[dict[str, Any]]) -> bool:
     for op in ops:
         for entry in op.get("reason") or []:
-            if len(entry) >= 2 and str(entry[1]).startswith(GWM_REASON_PREFIX):
+            if len(entry) >= 2 and str(entry[1]).startswith(GWM_REASON_MARK):
                 return True
     return False
 
@@ -302,18 +303,16 @@ def read_slow_round(reader: GanetiReader) -> RoundRead:
 
 # -- writing ----------------------------------------------------------------
 
-_HELD_STATUSES = {"PROVISIONING", "BUSY", "DELETING"}
-
 
 def _instance_status(obj: Instance) -> str:
-    if obj.status in _HELD_STATUSES and obj.pk is not None:
+    if obj.held_by_job is not None:
         # An operation holds this status until its job ends (operations app).
         return obj.status
     return gf.instance_status(obj.ganeti_status, obj.admin_state)
 
 
 def _node_status(obj: Node) -> str:
-    if obj.status == "BUSY" and obj.pk is not None:
+    if obj.held_by_job is not None:
         return obj.status
     return gf.node_status(
         offline=obj.offline, drained=obj.drained, reachable=obj.reachable is not False
@@ -412,6 +411,9 @@ def _apply_objects(
     if to_update and update_fields:
         manager.bulk_update(to_update, sorted(update_fields), batch_size=500)
     if present is not None:
+        if any(f.name == "held_by_job" for f in model._meta.get_fields()):
+            # An instance being created is not in Ganeti yet: its job decides.
+            queryset = queryset.filter(held_by_job__isnull=True)
         gone = (
             list(queryset.exclude(name__in=present).values_list("name", flat=True))
             if len(present) < 5000
@@ -447,12 +449,23 @@ def _apply_info(cluster: Cluster, info: dict[str, Any]) -> list[str]:
 
 
 def apply_round(
-    cluster_id: int, read: RoundRead, *, now: datetime, tier: str, rapi_seconds: float = 0.0
+    cluster_id: int,
+    read: RoundRead,
+    *,
+    now: datetime,
+    tier: str,
+    rapi_seconds: float = 0.0,
+    also: Callable[[Cluster, RoundRead], list[ChangeRecord]] | None = None,
 ) -> int:
-    """Write one round's read in one transaction; returns the number of changes."""
+    """Write one round's read in one transaction; returns the number of changes.
+
+    ``also`` writes more in the same transaction (the job history of foreign jobs).
+    """
     with transaction.atomic():
         cluster = Cluster.objects.select_for_update().get(pk=cluster_id)
         records: list[ChangeRecord] = []
+        if also is not None:
+            records += also(cluster, read)
         records += _apply_objects(
             Node, "node", cluster, read.nodes, read.node_names, now, _node_status
         )
@@ -504,6 +517,64 @@ def apply_round(
         cluster.save()
         changes_record(cluster_id=cluster.pk, cluster_name=cluster.name, records=records)
         return len(records)
+
+
+def apply_refresh(
+    cluster_id: int, read: RoundRead, *, gone_instances: list[str], now: datetime
+) -> list[ChangeRecord]:
+    """Write what was re-read after a job ended; the caller's transaction records the changes."""
+    cluster = Cluster.objects.get(pk=cluster_id)
+    records: list[ChangeRecord] = []
+    records += _apply_objects(Node, "node", cluster, read.nodes, None, now, _node_status)
+    records += _apply_objects(
+        Instance, "instance", cluster, read.instances, None, now, _instance_status
+    )
+    if read.groups is not None:
+        records += _apply_objects(NodeGroup, "group", cluster, read.groups, set(read.groups), now)
+    if read.networks is not None:
+        records += _apply_objects(
+            Network, "network", cluster, read.networks, set(read.networks), now
+        )
+    if read.info is not None and _apply_info(cluster, read.info):
+        cluster.save()
+    gone = Instance.objects.filter(
+        cluster=cluster, name__in=gone_instances, held_by_job__isnull=True
+    )
+    names = list(gone.values_list("name", flat=True))
+    if names:
+        gone.delete()
+        records.extend(ChangeRecord("instance", name, ChangeAction.DELETED) for name in names)
+    return records
+
+
+def read_refresh(
+    reader: GanetiReader,
+    *,
+    instances: list[str],
+    nodes: bool,
+    groups: bool,
+    info: bool,
+) -> tuple[RoundRead, list[str]]:
+    """Re-read what a job touched. Returns the read and the instances that no longer exist."""
+    read = RoundRead()
+    if instances:
+        read_instance_config(reader, instances, read.instances)
+        read_instance_runtime(reader, list(read.instances), read.instances)
+    gone = [
+        name
+        for name in instances
+        if name not in read.instances or "name" not in read.instances[name]
+    ]
+    for name in gone:
+        read.instances.pop(name, None)
+    if nodes:
+        read.node_names = read_nodes(reader, runtime=True, into=read.nodes)
+    if groups:
+        read.groups = read_simple(reader, "group", gf.GROUP_CONFIG)
+        read.networks = read_simple(reader, "network", gf.NETWORK_CONFIG)
+    if info:
+        read.info = reader.cluster_info()
+    return read, gone
 
 
 def apply_failure(cluster_id: int, *, error: str, now: datetime, reachable: bool) -> None:

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gwm.clusters import sync
-from gwm.clusters.ganeti import SyncFailure, reader_for
+from gwm.clusters.ganeti import RapiReader, SyncFailure, client_for
 from gwm.clusters.models import Cluster
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,13 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
     slow = force or _is_due(cluster.next_slow_at, now)
     runtime = force or _is_due(cluster.next_runtime_at, now)
     fast = not slow and _is_due(cluster.next_fast_at, now)
-    reader = sync.TimedReader(reader_for(cluster))
     ran: list[str] = []
+    try:
+        client = client_for(cluster)
+    except SyncFailure as failure:
+        sync.apply_failure(cluster_id, error=str(failure), now=now, reachable=failure.reachable)
+        return ran
+    reader = sync.TimedReader(RapiReader(client))
     try:
         if slow:
             sync.apply_round(
@@ -121,7 +126,9 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
                 last_job_id=cluster.last_job_id,
                 open_job_ids=list(cluster.open_job_ids),
             )
-            sync.apply_round(cluster_id, read, now=timezone.now(), tier="fast")
+            sync.apply_round(
+                cluster_id, read, now=timezone.now(), tier="fast", also=_record_foreign_jobs
+            )
             ran.append("fast")
         fast_seconds = reader.seconds
         if runtime:
@@ -147,8 +154,16 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
             next_slow_at=retry if slow else cluster.next_slow_at,
         )
         return ran
+    finally:
+        client.close()
     _schedule_next(cluster, ran, fast_seconds=fast_seconds)
     return ran
+
+
+def _record_foreign_jobs(cluster: Cluster, read: sync.RoundRead) -> list[sync.ChangeRecord]:
+    from gwm.operations.services import jobs_record_foreign
+
+    return jobs_record_foreign(cluster, read.foreign_jobs)
 
 
 def _schedule_next(cluster: Cluster, ran: list[str], *, fast_seconds: float) -> None:

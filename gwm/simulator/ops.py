@@ -91,7 +91,11 @@ class Exec:
                 raise OpPrereqError(f"Instance {inst.name} is running, {msg}", "wrong_state")
 
     def dry_run(self, params: dict[str, Any]) -> bool:
-        return bool(params.get("dry_run"))
+        """Whether to stop after the checks; mcpu logs that it does."""
+        if not params.get("dry_run"):
+            return False
+        self.log(" - INFO: dry-run mode requested, not actually executing the operation")
+        return True
 
 
 OpFn = Callable[[Exec, dict[str, Any]], Awaitable[Any]]
@@ -218,7 +222,8 @@ def build_op(op_id: str, params: dict[str, Any], reason: list[list[Any]]) -> dic
         }
     )
     for key, value in params.items():
-        if key not in COMMON_PARAMS:
+        # luxid drops unset (None) optional parameters when it stores the job
+        if key not in COMMON_PARAMS and value is not None:
             op[key] = value
     for key, value in spec.defaults.items():
         op.setdefault(key, value)
@@ -259,6 +264,12 @@ def _node_mem_free(s: ClusterState, node: Node) -> int:
     return node.mtotal - node.mnode - used
 
 
+#: What hail answers (Ganeti 3.0.2) when it finds no node to move an instance to.
+NO_GOOD_NODE = (
+    "Can't compute nodes using iallocator 'hail': Request failed: Can't find any good node: "
+)
+
+
 def _pick_node(s: ClusterState, *, exclude: set[str], group_uuid: str | None = None) -> Node:
     """A tiny stand-in for hail: the usable node with the fewest primaries."""
     counts: dict[str, int] = {}
@@ -274,10 +285,7 @@ def _pick_node(s: ClusterState, *, exclude: set[str], group_uuid: str | None = N
         and (group_uuid is None or n.group_uuid == group_uuid)
     ]
     if not candidates:
-        raise OpPrereqError(
-            "Can't compute nodes using iallocator 'hail': No valid allocation",
-            "insufficient_resources",
-        )
+        raise OpPrereqError(NO_GOOD_NODE, "insufficient_resources")
     return min(candidates, key=lambda n: counts.get(n.uuid, 0))
 
 
@@ -576,7 +584,8 @@ async def instance_create(x: Exec, p: dict[str, Any]) -> Any:
     p["pnode_uuid"] = pnode.uuid
     p.setdefault("hypervisor", s.info["default_hypervisor"])
     if x.dry_run(p):
-        return chosen
+        # LUInstanceCreate's dry_run_result: the chosen nodes' uuids, not names
+        return [pnode.uuid, *snodes]
     start = p.get("start", True)
     if p.get("no_install") and start:
         x.log("No-installation mode selected, disabling startup")
@@ -718,7 +727,7 @@ async def instance_remove(x: Exec, p: dict[str, Any]) -> Any:
     "OP_INSTANCE_QUERY_DATA",
     "instances static use_locking",
     locks=lambda s, p: set(),
-    defaults={"use_locking": True, "static": False},
+    defaults={"use_locking": False, "static": False},
 )
 async def instance_query_data(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state
@@ -919,13 +928,16 @@ async def instance_reboot(x: Exec, p: dict[str, Any]) -> Any:
     required="instance_name",
     summary="instance_name",
     locks=_lock_instance(),
+    defaults={"force_variant": False},
 )
 async def instance_reinstall(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state
     inst = x.instance(p["instance_name"])
-    x.check_state(inst, (st.ADMIN_DOWN,), "cannot reinstall")
     pnode = s.node_by_uuid(inst.pnode)
     x.check_online(pnode)
+    if not inst.disks:
+        raise OpPrereqError(f"Instance '{p['instance_name']}' has no disks", "wrong_input")
+    x.check_state(inst, (st.ADMIN_DOWN,), "cannot reinstall")
     os_type = p.get("os_type")
     if os_type is not None and os_type.split("+")[0] not in {o["name"] for o in s.os_list}:
         raise OpPrereqError(
@@ -969,6 +981,9 @@ def _target(x: Exec, inst: Instance, p: dict[str, Any]) -> Node:
     elif p.get("target_node") is not None:
         target = x.node(p["target_node"])
     else:
+        # CheckIAllocatorOrNode: the cluster's default iallocator picks the node
+        if p.get("iallocator") is None:
+            p["iallocator"] = s.info["default_iallocator"]
         pnode = s.node_by_uuid(inst.pnode)
         target = _pick_node(s, exclude={inst.pnode}, group_uuid=pnode.group_uuid)
     x.check_online(target)
@@ -995,6 +1010,13 @@ async def _move(x: Exec, inst: Instance, target: Node) -> None:
     required="instance_name",
     summary="instance_name",
     locks=_lock_instance(),
+    defaults={
+        "cleanup": False,
+        "allow_failover": False,
+        "allow_runtime_changes": True,
+        "ignore_ipolicy": False,
+        "ignore_hvversions": False,
+    },
 )
 async def instance_migrate(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state
@@ -1059,6 +1081,12 @@ async def _failover(x: Exec, inst: Instance, target: Node, *, ignore_consistency
     required="instance_name",
     summary="instance_name",
     locks=_lock_instance(),
+    defaults={
+        "shutdown_timeout": 120,
+        "ignore_consistency": False,
+        "ignore_ipolicy": False,
+        "cleanup": False,
+    },
 )
 async def instance_failover(x: Exec, p: dict[str, Any]) -> Any:
     inst = x.instance(p["instance_name"])
@@ -1196,6 +1224,7 @@ async def instance_set_params(x: Exec, p: dict[str, Any]) -> Any:
     required="instance_name",
     summary="instance_name",
     locks=_lock_instance(),
+    defaults={"ignore_size": False, "wait_for_sync": False},
 )
 async def instance_activate_disks(x: Exec, p: dict[str, Any]) -> Any:
     inst = x.instance(p["instance_name"])
@@ -1217,8 +1246,9 @@ async def instance_activate_disks(x: Exec, p: dict[str, Any]) -> Any:
 )
 async def instance_deactivate_disks(x: Exec, p: dict[str, Any]) -> Any:
     inst = x.instance(p["instance_name"])
-    if inst.running_on is not None and not p.get("force"):
-        raise OpExecError("Instance is running, can't shutdown block devices.")
+    if not p.get("force"):
+        # _SafeShutdownInstanceDisks: only for an instance marked down and not running
+        x.check_state(inst, (st.ADMIN_DOWN,), "cannot shutdown disks")
     await x.work()
     inst.disks_active = False
     x.state.touch(inst)
@@ -1231,9 +1261,12 @@ async def instance_deactivate_disks(x: Exec, p: dict[str, Any]) -> Any:
     required="instance_name",
     summary="instance_name",
     locks=_lock_instance(),
+    defaults={"disks": [], "nodes": []},
 )
 async def instance_recreate_disks(x: Exec, p: dict[str, Any]) -> Any:
     inst = x.instance(p["instance_name"])
+    if not inst.disks:
+        raise OpPrereqError(f"Instance '{p['instance_name']}' has no disks", "wrong_input")
     x.check_state(inst, (st.ADMIN_DOWN,), "cannot recreate disks")
     await x.work()
     x.state.touch(inst)
@@ -1247,6 +1280,7 @@ async def instance_recreate_disks(x: Exec, p: dict[str, Any]) -> Any:
     required="instance_name",
     summary="instance_name",
     locks=_lock_instance(),
+    defaults={"disks": [], "early_release": False, "ignore_ipolicy": False},
 )
 async def instance_replace_disks(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state
@@ -1255,8 +1289,16 @@ async def instance_replace_disks(x: Exec, p: dict[str, Any]) -> Any:
     modes = ("replace_on_primary", "replace_on_secondary", "replace_new_secondary", "replace_auto")
     if mode not in modes:
         raise OpPrereqError(f"Invalid replace-disks mode '{mode}'", "wrong_input")
-    if inst.disk_template != "drbd":
+    # utils.AllDiskOfType: an instance without disks passes this check...
+    if inst.disks and inst.disk_template != "drbd":
         raise OpPrereqError("Can only run replace disks for DRBD8-based instances", "wrong_input")
+    # ... and fails on this one
+    if len(inst.snodes) != 1:
+        raise OpPrereqError(
+            "The instance has a strange layout, expected one secondary but found"
+            f" {len(inst.snodes)}",
+            "internal_error",
+        )
     new_secondary = None
     if mode == "replace_new_secondary":
         if p.get("remote_node") is not None:
@@ -1291,12 +1333,17 @@ async def instance_replace_disks(x: Exec, p: dict[str, Any]) -> Any:
     summary="instance_name",
     locks=_lock_instance(),
     types={"disk": int, "amount": int, "absolute": bool},
+    defaults={"wait_for_sync": True, "absolute": False, "ignore_ipolicy": False},
 )
 async def instance_grow_disk(x: Exec, p: dict[str, Any]) -> Any:
     inst = x.instance(p["instance_name"])
     idx = p["disk"]
     if not 0 <= idx < len(inst.disks):
-        raise OpPrereqError(f"Invalid disk index {idx}", "wrong_input")
+        # objects.Instance.FindDisk, typo and missing parenthesis included
+        raise OpPrereqError(
+            f"Invalid disk index: {idx} (instace has disks 0 to {len(inst.disks) - 1}",
+            "wrong_input",
+        )
     disk = inst.disks[idx]
     new = p["amount"] if p.get("absolute") else disk.size + p["amount"]
     if new < disk.size:
@@ -1599,10 +1646,13 @@ async def group_assign_nodes(x: Exec, p: dict[str, Any]) -> Any:
 async def group_remove(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state
     group = x.group(p["group_name"])
-    members = [n.name for n in s.sorted_nodes() if n.group_uuid == group.uuid]
+    # Ganeti 3.0 names the nodes by uuid, nice-sorted
+    members = sorted(
+        (n.uuid for n in s.nodes.values() if n.group_uuid == group.uuid), key=st.nice_sort_key
+    )
     if members:
         raise OpPrereqError(
-            f"Group '{group.name}' not empty, has the following node(s): {', '.join(members)}",
+            f"Group '{p['group_name']}' not empty, has the following nodes: {', '.join(members)}",
             "wrong_state",
         )
     if len(s.groups) == 1:
@@ -1681,11 +1731,20 @@ async def network_add(x: Exec, p: dict[str, Any]) -> Any:
     locks=_lock_name("network", "network_name"),
 )
 async def network_set_params(x: Exec, p: dict[str, Any]) -> Any:
+    if p.get("gateway") and (p.get("add_reserved_ips") or p.get("remove_reserved_ips")):
+        raise OpPrereqError("Cannot modify gateway and reserved ips at once", "wrong_input")
     net = x.network(p["network_name"])
     if x.dry_run(p):
         return None
     await x.work()
     base = int(ipaddress.ip_network(net.network, strict=False).network_address)
+    gateway = p.get("gateway")
+    if gateway is not None:
+        # the gateway is an external reservation: release the old, reserve the new
+        if net.gateway:
+            net.external.discard(int(ipaddress.ip_address(net.gateway)) - base)
+        if gateway != "none":
+            net.external.add(int(ipaddress.ip_address(gateway)) - base)
     for key in ("gateway", "network6", "gateway6", "mac_prefix"):
         if p.get(key) is not None:
             setattr(net, key, None if p[key] == "none" else p[key])
@@ -1725,6 +1784,7 @@ async def network_rename(x: Exec, p: dict[str, Any]) -> Any:
     required="network_name group_name network_mode network_link",
     summary="network_name",
     locks=_lock_name("network", "network_name"),
+    defaults={"network_vlan": "", "conflicts_check": True},
 )
 async def network_connect(x: Exec, p: dict[str, Any]) -> Any:
     net = x.network(p["network_name"])
@@ -1782,6 +1842,7 @@ async def network_disconnect(x: Exec, p: dict[str, Any]) -> Any:
     required="network_name",
     summary="network_name",
     locks=_lock_name("network", "network_name"),
+    defaults={"force": False},
 )
 async def network_remove(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state

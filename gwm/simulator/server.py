@@ -113,6 +113,8 @@ def uvicorn_config(
         lifespan="off",
         access_log=False,
         timeout_keep_alive=30,
+        # Stopping must not wait for clients that keep idle connections open.
+        timeout_graceful_shutdown=1,
         **kwargs,  # type: ignore[arg-type]
     )
     return config, cert_path

@@ -9,6 +9,7 @@ answers must have the same keys and value types.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,3 +299,100 @@ def test_certificate_is_pinnable(sandbox: Sandbox) -> None:
     context = ssl.create_default_context(cafile=str(cert))
     with httpx.Client(verify=context, auth=("gwm", "gwm")) as client:
         assert client.get(sandbox.sim.running.url + "/version").json() == 2
+
+
+# ---- later additions (scripts/record-rapi-fixtures --extra) ------------------
+
+INST3 = "/2/instances/inst3.ganeti.test"
+EXTRA_JOBS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    # fixture -> (method, path, request kwargs), run against inst3 as the recorder did
+    "get-2-jobs-id-success-create-dry-run.json": (
+        "POST",
+        "/2/instances",
+        {"params": {"dry-run": 1}, "json": dict(CREATE, instance_name="inst3.ganeti.test")},
+    ),  # run before inst3 exists, see inst3()
+    "get-2-jobs-id-error-deactivate-disks-running.json": (
+        "PUT",
+        f"{INST3}/deactivate-disks",
+        {},
+    ),
+    "get-2-jobs-id-error-migrate-one-node.json": ("PUT", f"{INST3}/migrate", {"json": {}}),
+    "get-2-jobs-id-error-reinstall-diskless.json": (
+        "POST",
+        f"{INST3}/reinstall",
+        {"json": {"os": "noop"}},
+    ),
+    "get-2-jobs-id-error-grow-disk-diskless.json": (
+        "POST",
+        f"{INST3}/disk/0/grow",
+        {"json": {"amount": 10}},
+    ),
+    "get-2-jobs-id-error-recreate-disks-diskless.json": (
+        "POST",
+        f"{INST3}/recreate-disks",
+        {"json": {}},
+    ),
+    "get-2-jobs-id-error-replace-disks-diskless.json": (
+        "POST",
+        f"{INST3}/replace-disks",
+        {"json": {"mode": "replace_auto"}},
+    ),
+    "get-2-jobs-id-success-tags-dry-run.json": (
+        "PUT",
+        "/2/tags",
+        {"params": {"tag": "gwm-fixture-dry", "dry-run": 1}},
+    ),
+    "get-2-jobs-id-error-tag-not-found.json": (
+        "DELETE",
+        "/2/tags",
+        {"params": {"tag": "gwm-fixture-missing"}},
+    ),
+    "get-2-jobs-id-error-network-modify.json": (
+        "PUT",
+        "/2/networks/net2/modify",
+        {"json": {"gateway": "198.51.100.225", "add_reserved_ips": ["198.51.100.231"]}},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def inst3(sandbox: Sandbox) -> Iterator[Sandbox]:
+    sim = sandbox.sim
+    method, path, kwargs = EXTRA_JOBS["get-2-jobs-id-success-create-dry-run.json"]
+    sandbox.jobs["dry-run"] = sim.run(method, path, **kwargs)
+    sim.run("POST", "/2/instances", json=dict(CREATE, instance_name="inst3.ganeti.test"))
+    sim.run("POST", "/2/networks", json={"network_name": "net2", "network": "198.51.100.224/28"})
+    yield sandbox
+    sim.run("DELETE", INST3)
+    sim.run("DELETE", "/2/networks/net2")
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_JOBS))
+def test_later_jobs_have_the_real_shape_and_results(inst3: Sandbox, name: str) -> None:
+    real = fixture(name)["body"]
+    if name == "get-2-jobs-id-success-create-dry-run.json":
+        ours = inst3.jobs["dry-run"]
+    else:
+        method, path, kwargs = EXTRA_JOBS[name]
+        ours = inst3.sim.run(method, path, **kwargs)
+    assert ours["summary"] == real["summary"]
+    assert ours["status"] == real["status"]
+    assert ours["opstatus"] == real["opstatus"]
+    for mine, theirs in zip(ours["ops"], real["ops"], strict=True):
+        assert set(mine) == set(theirs), mine["OP_ID"]
+        assert [e[0] for e in mine["reason"]] == [e[0] for e in theirs["reason"]]
+    node_uuid = inst3.sim.client.get("/2/nodes/node1.ganeti.test").json()["uuid"]
+    masked = _uuids_masked(real["opresult"])
+    assert _uuids_masked(ours["opresult"]) == masked
+    if "<uuid>" in masked:  # the dry run answers the node's uuid, not its name
+        assert node_uuid in json.dumps(ours["opresult"])
+    assert [[e[2:] for e in log] for log in ours["oplog"]] == [
+        [e[2:] for e in log] for log in real["oplog"]
+    ]
+
+
+def _uuids_masked(value: Any) -> str:
+    """JSON text with every uuid replaced (the recording's cluster had other uuids)."""
+    return re.sub(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", json.dumps(value)
+    )

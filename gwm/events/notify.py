@@ -1,0 +1,104 @@
+"""Wake-ups for waiters (job wait, feed long-poll), holding no thread per waiter.
+
+A writer calls :func:`publish_on_commit` inside its transaction. After the
+commit every waiter of that channel in this process is woken through its
+event loop. On PostgreSQL the same channel is also sent with ``pg_notify``,
+which PostgreSQL delivers only at commit, to every API process: each runs
+one LISTEN thread that wakes its own waiters. So embedded mode (one process)
+and distributed mode (workers elsewhere) wake waiters the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import defaultdict
+
+from django.db import connection, transaction
+
+log = logging.getLogger(__name__)
+
+PG_CHANNEL = "gwm_events"
+
+
+class Broadcaster:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
+            defaultdict(set)
+        )
+
+    def subscribe(self, channel: str) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters[channel].add(entry)
+        _ensure_listener()
+        return entry
+
+    def unsubscribe(
+        self, channel: str, entry: tuple[asyncio.AbstractEventLoop, asyncio.Event]
+    ) -> None:
+        with self._lock:
+            waiters = self._waiters.get(channel)
+            if waiters is not None:
+                waiters.discard(entry)
+                if not waiters:
+                    del self._waiters[channel]
+
+    def publish(self, channel: str) -> None:
+        with self._lock:
+            waiters = list(self._waiters.get(channel, ()))
+        for loop, event in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+    def waiting(self, channel: str) -> int:
+        with self._lock:
+            return len(self._waiters.get(channel, ()))
+
+
+broadcaster = Broadcaster()
+
+
+def publish_on_commit(channel: str) -> None:
+    """Wake ``channel``'s waiters once the current transaction commits."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [PG_CHANNEL, channel])
+    transaction.on_commit(lambda: broadcaster.publish(channel))
+
+
+# -- PostgreSQL LISTEN ---------------------------------------------------------
+
+_listener_lock = threading.Lock()
+_listener: threading.Thread | None = None
+
+
+def _ensure_listener() -> None:
+    global _listener
+    if connection.vendor != "postgresql":
+        return
+    with _listener_lock:
+        if _listener is not None and _listener.is_alive():
+            return
+        _listener = threading.Thread(target=_listen_forever, name="gwm-pg-listen", daemon=True)
+        _listener.start()
+
+
+def _listen_forever() -> None:
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    while True:
+        try:
+            with psycopg.connect(**params, autocommit=True) as conn:
+                conn.execute(f"LISTEN {PG_CHANNEL}")
+                for notice in conn.notifies():
+                    broadcaster.publish(notice.payload)
+        except Exception:  # reconnect whatever happened; never let waiters hang forever
+            log.exception("LISTEN %s failed; reconnecting", PG_CHANNEL)
+            time.sleep(1)

@@ -1,0 +1,105 @@
+"""Request bodies of every action, built from the catalog, and the job's shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from ninja import Schema
+from pydantic import Field, create_model
+
+from gwm.operations.catalog import actions_for
+
+
+def _action_union(resource: str, exclude: set[str]) -> Any:
+    """``{"action": "<name>", ...its parameters}`` for every action of ``resource``."""
+    models = []
+    for name, action in sorted(actions_for(resource).items()):
+        if name in exclude:
+            continue
+        title = "".join(part.capitalize() for part in f"{resource}-{name}".split("-"))
+        models.append(
+            create_model(
+                f"{title}Request",
+                __base__=action.params,
+                action=(Literal[name], Field(description=action.summary or name)),  # type: ignore[arg-type]
+            )
+        )
+    return Annotated[Union[tuple(models)], Field(discriminator="action")]  # noqa: UP007
+
+
+InstanceActionBody = _action_union("instance", {"create", "delete", "modify"})
+NodeActionBody = _action_union("node", set())
+GroupActionBody = _action_union("group", {"create", "delete", "modify"})
+NetworkActionBody = _action_union("network", {"create", "delete", "modify"})
+ClusterActionBody = _action_union("cluster", set())
+
+
+class JobResource(Schema):
+    type: str
+    name: str | None
+    url: str | None
+
+
+class JobLogLine(Schema):
+    serial: int | None
+    time: str | None
+    type: str | None
+    message: Any
+
+
+class JobOut(Schema):
+    id: int
+    url: str
+    cluster: str
+    action: str = Field(description='what was asked, e.g. "instance.start"; foreign: "ganeti.*"')
+    resource: JobResource
+    status: str = Field(
+        description="PENDING, QUEUED, WAITING, RUNNING, CANCELING, SUCCESS, ERROR or CANCELED"
+    )
+    foreign: bool = Field(description="Ganeti ran it for someone else than gwm")
+    source: str | None
+    requested_by: str | None
+    params: dict[str, Any]
+    attempts: int
+    last_error: str | None = Field(description="why the last submission attempt failed")
+    error: dict[str, Any] | None = Field(description="{code, message, ganeti} when it failed")
+    log: list[JobLogLine]
+    ganeti: dict[str, Any]
+    created_at: str
+    submitted_at: str | None
+    finished_at: str | None
+    updated_at: str
+
+
+class JobPage(Schema):
+    items: list[JobOut]
+    next: str | None
+
+
+class JobWait(Schema):
+    changed: bool = Field(description="false: the timeout passed with nothing new")
+    job: JobOut
+
+
+class JobsWait(Schema):
+    changed: bool
+    jobs: list[JobOut]
+
+
+class DryRunOut(Schema):
+    action: str
+    ok: bool = Field(description="Ganeti's pre-checks passed")
+    ganeti_job_id: int | None
+    error: dict[str, Any] | None
+    log: list[Any]
+
+
+class ConsoleOut(Schema):
+    instance: str | None = None
+    kind: str | None = Field(None, description="ssh, vnc, spice or msg")
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    command: list[str] | None = None
+    display: int | None = None
+    message: str | None = None

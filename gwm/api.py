@@ -17,7 +17,17 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "v1"
 # Announced additions to /api/v1 (see docs/versioning.md); clients test for these.
-FEATURES: list[str] = ["problem-json", "openapi"]
+FEATURES: list[str] = [
+    "problem-json",
+    "openapi",
+    "clusters",
+    "cached-reads",
+    "operations",
+    "jobs",
+    "jobs-wait",
+    "idempotency-key",
+    "dry-run",
+]
 
 api = NinjaAPI(
     title="gwm",

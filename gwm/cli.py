@@ -62,15 +62,20 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="worker threads")] = 4,
+    concurrency: Annotated[
+        int | None, typer.Option(help="worker threads (default: GWM_WORKER_THREADS, 16)")
+    ] = None,
     loglevel: Annotated[str, typer.Option()] = "INFO",
 ) -> None:
     """Run a Celery worker (distributed mode)."""
     _django_setup()
     from gwm.celery import app as celery_app
 
+    from django.conf import settings
+
+    threads = concurrency or settings.GWM_WORKER_THREADS
     celery_app.worker_main(
-        ["worker", "--pool=threads", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+        ["worker", "--pool=threads", f"--concurrency={threads}", f"--loglevel={loglevel}"]
     )
 
 

@@ -30,11 +30,12 @@ class EmbeddedWorkers:
         self.thread.join(timeout=10)
 
 
-def start_embedded_workers(concurrency: int = 4) -> EmbeddedWorkers:
+def start_embedded_workers(concurrency: int | None = None) -> EmbeddedWorkers:
     from django.conf import settings
 
     from gwm.celery import app
 
+    concurrency = concurrency or settings.GWM_WORKER_THREADS
     app.conf.beat_schedule_filename = str(settings.DATA_DIR / "celerybeat-schedule")
     worker = app.WorkController(
         pool_cls="threads",

@@ -183,6 +183,9 @@ CELERY_BEAT_SCHEDULE = {
     "purge-old-jobs": {"task": "operations.purge_old_jobs", "schedule": 3600.0},
 }
 GWM_JOB_RETENTION_DAYS = _env_int("GWM_JOB_RETENTION_DAYS", 90)
+# Worker threads mostly wait on Ganeti (a tracked job holds one through each
+# /2/jobs/ID/wait), so there are many more of them than cores.
+GWM_WORKER_THREADS = _env_int("GWM_WORKER_THREADS", 16)
 
 GWM_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
 if GWM_EMBEDDED:

@@ -424,8 +424,12 @@ def _release_holds(job: Job) -> list[ChangeRecord]:
     for instance in Instance.objects.select_for_update().filter(held_by_job=job.pk):
         instance.held_by_job = None
         status = gf.instance_status(instance.ganeti_status, instance.admin_state)
-        if instance.serial_no is None and job.action == "instance.create":
-            # Never reached Ganeti: nothing to keep.
+        if (
+            instance.serial_no is None
+            and job.action == "instance.create"
+            and job.status != JobStatus.SUCCESS
+        ):
+            # The create failed before Ganeti ever had it: nothing to keep.
             instance.delete()
             records.append(ChangeRecord("instance", instance.name, ChangeAction.DELETED))
             continue

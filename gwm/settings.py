@@ -175,14 +175,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The queue the doorbells go to (and workers consume); one broker can then
+# serve several deployments, or test runs, without them taking each other's work.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GWM_CELERY_QUEUE", "") or "celery"
 
 # The sync scheduler: one cheap tick that enqueues the clusters whose tiers are due.
 CELERY_BEAT_SCHEDULE = {
-    "dispatch-due-syncs": {"task": "clusters.dispatch_due_syncs", "schedule": 1.0},
+    # A tick is one indexed query; 0.25 s keeps "due" close to "started".
+    "dispatch-due-syncs": {"task": "clusters.dispatch_due_syncs", "schedule": 0.25},
     "sweep-operations": {"task": "operations.sweep", "schedule": 5.0},
     "purge-old-jobs": {"task": "operations.purge_old_jobs", "schedule": 3600.0},
 }
 GWM_JOB_RETENTION_DAYS = _env_int("GWM_JOB_RETENTION_DAYS", 90)
+# How long a worker holds a job it works on; a worker that dies leaves the job
+# to the sweeper once this has passed. Keep it well above the RAPI timeouts
+# (30 s reads): a submission that outlives its lease could be sent again by
+# another worker.
+GWM_JOB_LEASE_SECONDS = _env_int("GWM_JOB_LEASE_SECONDS", 90)
+if GWM_JOB_LEASE_SECONDS < 2:
+    raise ImproperlyConfigured(f"GWM_JOB_LEASE_SECONDS={GWM_JOB_LEASE_SECONDS} is below 2")
 # Worker threads mostly wait on Ganeti (a tracked job holds one through each
 # /2/jobs/ID/wait), so there are many more of them than cores.
 GWM_WORKER_THREADS = _env_int("GWM_WORKER_THREADS", 16)

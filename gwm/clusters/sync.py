@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from django.db import transaction
 from gwm.clusters import ganeti_fields as gf
 from gwm.clusters.ganeti import SyncFailure
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
-from gwm.events.models import ChangeAction
+from gwm.events.models import Change, ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
 
 #: Above this many names a filtered query costs more than reading everything.
@@ -337,8 +337,12 @@ def _apply_objects(
     present: set[str] | None,
     now: datetime,
     derive_status: Any = None,
+    skip: Collection[str] = (),
 ) -> list[ChangeRecord]:
-    """Upsert ``rows`` and delete what is not ``present``; return one record per change."""
+    """Upsert ``rows`` and delete what is not ``present``; return one record per change.
+
+    Names in ``skip`` are left as they are (newer news than this read arrived).
+    """
     records: list[ChangeRecord] = []
     manager = model._default_manager
     queryset = manager.filter(cluster=cluster)
@@ -353,6 +357,8 @@ def _apply_objects(
 
     indexes_tags = any(f.name == "tag_index" for f in model._meta.get_fields())
     for name, values in rows.items():
+        if name in skip:
+            continue
         runtime = values.pop("_runtime", False)
         if indexes_tags and "tags" in values:
             values["tag_index"] = tag_index(values["tags"])
@@ -414,6 +420,8 @@ def _apply_objects(
         if any(f.name == "held_by_job" for f in model._meta.get_fields()):
             # An instance being created is not in Ganeti yet: its job decides.
             queryset = queryset.filter(held_by_job__isnull=True)
+        if skip:
+            queryset = queryset.exclude(name__in=list(skip))
         gone = (
             list(queryset.exclude(name__in=present).values_list("name", flat=True))
             if len(present) < 5000
@@ -456,18 +464,33 @@ def apply_round(
     tier: str,
     rapi_seconds: float = 0.0,
     also: Callable[[Cluster, RoundRead], list[ChangeRecord]] | None = None,
+    read_after: int | None = None,
 ) -> int:
     """Write one round's read in one transaction; returns the number of changes.
 
     ``also`` writes more in the same transaction (the job history of foreign jobs).
+    ``read_after``: the change log's last sequence number when the read began
+    (``events.services.last_seq``). Instances and nodes changed since, by a
+    job's end re-reading them, are newer than this read and left alone; the
+    next round reconciles them.
     """
     with transaction.atomic():
+        # job_finish takes this lock too: every job end is committed before the
+        # query below or waits until this round is written.
         cluster = Cluster.objects.select_for_update().get(pk=cluster_id)
+        newer = _changed_since(cluster, read_after)
         records: list[ChangeRecord] = []
         if also is not None:
             records += also(cluster, read)
         records += _apply_objects(
-            Node, "node", cluster, read.nodes, read.node_names, now, _node_status
+            Node,
+            "node",
+            cluster,
+            read.nodes,
+            read.node_names,
+            now,
+            _node_status,
+            skip=newer["node"],
         )
         records += _apply_objects(
             Instance,
@@ -477,6 +500,7 @@ def apply_round(
             read.instance_names,
             now,
             _instance_status,
+            skip=newer["instance"],
         )
         if read.groups is not None:
             records += _apply_objects(
@@ -517,6 +541,18 @@ def apply_round(
         cluster.save()
         changes_record(cluster_id=cluster.pk, cluster_name=cluster.name, records=records)
         return len(records)
+
+
+def _changed_since(cluster: Cluster, seq: int | None) -> dict[str, set[str]]:
+    """Instances and nodes of ``cluster`` with a change committed after ``seq``."""
+    newer: dict[str, set[str]] = {"instance": set(), "node": set()}
+    if seq is None:
+        return newer
+    for resource, name in Change.objects.filter(
+        seq__gt=seq, cluster=cluster, resource__in=list(newer)
+    ).values_list("resource", "name"):
+        newer[resource].add(name)
+    return newer
 
 
 def apply_refresh(

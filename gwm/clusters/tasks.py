@@ -1,6 +1,6 @@
 """Sync tasks. They take ids, re-read the database and are safe to run twice.
 
-Beat rings ``dispatch_due_syncs`` every second; it enqueues one
+Beat rings ``dispatch_due_syncs`` four times a second; it enqueues one
 ``sync_cluster`` per cluster that has a tier due and is not being synced. A
 cluster is synced by one worker at a time: the task takes a lease on the
 cluster row by compare-and-set, so a second copy of the task returns at once,
@@ -22,6 +22,7 @@ from django.utils import timezone
 from gwm.clusters import sync
 from gwm.clusters.ganeti import RapiReader, SyncFailure, client_for
 from gwm.clusters.models import Cluster
+from gwm.events.services import last_seq
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,14 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
     reader = sync.TimedReader(RapiReader(client))
     try:
         if slow:
+            # What changed after this point (a job's end) is newer than the read.
+            seen = last_seq()
             sync.apply_round(
-                cluster_id, sync.read_slow_round(reader), now=timezone.now(), tier="slow"
+                cluster_id,
+                sync.read_slow_round(reader),
+                now=timezone.now(),
+                tier="slow",
+                read_after=seen,
             )
             ran.append("slow")
         elif fast:
@@ -120,6 +127,7 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
                     "name", "serial_no", "mtime", "admin_state", "primary_node"
                 )
             }
+            seen = last_seq()
             read = sync.read_fast_round(
                 reader,
                 known_fingerprints=fingerprints,
@@ -127,12 +135,18 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
                 open_job_ids=list(cluster.open_job_ids),
             )
             sync.apply_round(
-                cluster_id, read, now=timezone.now(), tier="fast", also=_record_foreign_jobs
+                cluster_id,
+                read,
+                now=timezone.now(),
+                tier="fast",
+                also=_record_foreign_jobs,
+                read_after=seen,
             )
             ran.append("fast")
         fast_seconds = reader.seconds
         if runtime:
             before = reader.seconds
+            seen = last_seq()
             read = sync.read_runtime_sweep(reader)
             sync.apply_round(
                 cluster_id,
@@ -140,6 +154,7 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
                 now=timezone.now(),
                 tier="runtime",
                 rapi_seconds=reader.seconds - before,
+                read_after=seen,
             )
             ran.append("runtime")
     except SyncFailure as failure:
@@ -156,7 +171,7 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
         return ran
     finally:
         client.close()
-    _schedule_next(cluster, ran, fast_seconds=fast_seconds)
+    _schedule_next(cluster, ran, fast_seconds=fast_seconds, started=now)
     return ran
 
 
@@ -166,12 +181,16 @@ def _record_foreign_jobs(cluster: Cluster, read: sync.RoundRead) -> list[sync.Ch
     return jobs_record_foreign(cluster, read.foreign_jobs)
 
 
-def _schedule_next(cluster: Cluster, ran: list[str], *, fast_seconds: float) -> None:
-    """Next due times; runtime sweeps and fast rounds are stretched to stay in budget."""
+def _schedule_next(
+    cluster: Cluster, ran: list[str], *, fast_seconds: float, started: datetime
+) -> None:
+    """Next due times, counted from when this round started (so a change made just
+    after a round is seen one interval later, however long the round took);
+    runtime sweeps and fast rounds are stretched to stay in budget."""
     cluster.refresh_from_db(
         fields=["runtime_cost", "fast_interval", "runtime_interval", "slow_interval"]
     )
-    now = timezone.now()
+    now = started
     updates: dict[str, datetime] = {}
     if ran:
         fast_every = max(cluster.fast_interval, fast_seconds / FAST_BUDGET if "fast" in ran else 0)

@@ -20,6 +20,11 @@ class ChangeRecord:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def last_seq() -> int:
+    """The newest sequence number committed so far (0 before the first change)."""
+    return ChangeCounter.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
+
+
 def _allocate_seqs(count: int) -> int:
     """Reserve ``count`` sequence numbers; returns the first.
 

@@ -62,6 +62,9 @@ class JobOut(Schema):
     params: dict[str, Any]
     attempts: int
     last_error: str | None = Field(description="why the last submission attempt failed")
+    next_attempt_at: str | None = Field(
+        None, description="not yet in Ganeti: when the next submission attempt is due"
+    )
     error: dict[str, Any] | None = Field(description="{code, message, ganeti} when it failed")
     log: list[JobLogLine]
     ganeti: dict[str, Any]

@@ -64,6 +64,7 @@ def job_detail(job: Job) -> dict[str, Any]:
         "params": job.params,
         "attempts": job.attempts,
         "last_error": job.last_error or None,
+        "next_attempt_at": rfc3339(job.next_attempt_at) if job.ganeti_job_id is None else None,
         "error": job.error,
         "log": [_log_entry(entry) for entry in job.log],
         "ganeti": {

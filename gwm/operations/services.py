@@ -399,6 +399,10 @@ def job_finish(
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.finished:
             return
+        if job.cluster_id is not None:
+            # Taken by sync rounds too (sync.apply_round): a round that read Ganeti
+            # before this job ended then sees these writes and does not undo them.
+            list(Cluster.objects.select_for_update().filter(pk=job.cluster_id))
         if ganeti:
             _apply_ganeti(job, ganeti, final=True)
         job.status = status

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -40,11 +41,22 @@ from gwm.rapi.errors import (
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 90
-#: One tracking task follows a job this long, then hands over to a fresh task.
+#: One tracking task follows a job at most this long, then hands over to a fresh task.
 TRACK_SLICE_SECONDS = 45
+#: A job the sweeper rang stays reserved for the task it rang this long at most.
+DISPATCH_LEASE_SECONDS = 30
 MAX_BACKOFF_SECONDS = 60.0
 DISPATCHED = "dispatched"
+
+
+def _lease_seconds() -> float:
+    """How long a claim holds (``GWM_JOB_LEASE_SECONDS``); a dead worker's expires then."""
+    return float(settings.GWM_JOB_LEASE_SECONDS)
+
+
+def _track_slice_seconds() -> float:
+    """A tracking slice ends well within its lease, or the sweeper would ring a second tracker."""
+    return min(TRACK_SLICE_SECONDS, _lease_seconds() / 2)
 
 
 def _owner() -> str:
@@ -61,9 +73,18 @@ def _claim(job_id: int, *statuses: str) -> str | None:
     claimed = (
         Job.objects.filter(pk=job_id, status__in=statuses)
         .filter(_free())
-        .update(lease_owner=owner, lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+        .update(lease_owner=owner, lease_until=timezone.now() + timedelta(seconds=_lease_seconds()))
     )
     return owner if claimed else None
+
+
+def _renew(job_id: int, owner: str) -> bool:
+    """Extend this worker's lease; False if it ran out and someone else holds the job now."""
+    return bool(
+        Job.objects.filter(pk=job_id, lease_owner=owner).update(
+            lease_until=timezone.now() + timedelta(seconds=_lease_seconds())
+        )
+    )
 
 
 def _release(job_id: int, owner: str) -> None:
@@ -88,12 +109,12 @@ def submit_job(job_id: int) -> None:
     if owner is None:
         return
     try:
-        _submit(job_id)
+        _submit(job_id, owner)
     finally:
         _release(job_id, owner)
 
 
-def _submit(job_id: int) -> None:
+def _submit(job_id: int, owner: str) -> None:
     job = Job.objects.select_related("cluster").get(pk=job_id)
     if job.ganeti_job_id is not None or job.finished or job.cluster is None:
         return
@@ -118,6 +139,11 @@ def _submit(job_id: int) -> None:
             if found is not None:
                 services.job_submitted(job_id, found, adopted=True)
                 return
+        if not _renew(job_id, owner):
+            # This worker was slow enough for its lease to run out, and another may have
+            # taken the job over: sending it now could submit it twice.
+            log.warning("job %s: lease lost before submitting; leaving it to its new owner", job_id)
+            return
         job = services.job_attempt_started(job_id, submit_floor=job.cluster.last_job_id)
         try:
             ganeti_job_id = action.call(
@@ -201,7 +227,7 @@ def _track(job_id: int) -> bool:
     if job.finished or job.ganeti_job_id is None or job.cluster is None:
         return True
     gid = job.ganeti_job_id
-    deadline = time.monotonic() + TRACK_SLICE_SECONDS
+    deadline = time.monotonic() + _track_slice_seconds()
     previous: list[Any] | None = None
     serial = max((entry[0] for entry in job.log), default=None)
     use_wait = True
@@ -237,6 +263,11 @@ def _track(job_id: int) -> bool:
                 use_wait = False
                 continue
             except RapiJobNotFound:
+                if use_wait:
+                    # /2/jobs/ID/wait knows only the live queue; /2/jobs/ID also reads
+                    # Ganeti's archive, where a job ended while no worker followed it.
+                    use_wait = False
+                    continue
                 services.job_finish(
                     job_id,
                     status=JobStatus.ERROR,
@@ -373,14 +404,15 @@ def _dispatch(job_id: int) -> bool:
     return bool(
         Job.objects.filter(pk=job_id)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_owner=DISPATCHED, lease_until=now + timedelta(seconds=30))
+        .update(
+            lease_owner=DISPATCHED,
+            lease_until=now + timedelta(seconds=min(DISPATCH_LEASE_SECONDS, _lease_seconds())),
+        )
     )
 
 
 @shared_task(name="operations.purge_old_jobs", ignore_result=True)
 def purge_old_jobs() -> int:
-    from django.conf import settings
-
     cutoff = timezone.now() - timedelta(days=settings.GWM_JOB_RETENTION_DAYS)
     deleted, _ = Job.objects.filter(finished_at__lt=cutoff).delete()
     return deleted

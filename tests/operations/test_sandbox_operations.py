@@ -1,0 +1,341 @@
+"""Operations through gwm's API against the real Ganeti 3.0 sandbox.
+
+The sandbox is registered with its write user (operations, and Ganeti's
+``/2/jobs/ID/wait`` that the tracker uses, need it), gwm's workers run
+in-process, and every step goes through the HTTP API: create a diskless
+instance, start, reboot, shutdown, rename, delete, each followed with
+``/api/v1/jobs/{id}/wait`` until it ends. After each step gwm's cache must
+already say what ``gnt-instance list`` says: the job's end re-reads what it
+touched in the same transaction that marks it SUCCESS.
+
+Each operation's lag from Ganeti's job end (``ganeti.ended_at``) to the
+moment ``/wait`` answered SUCCESS is printed (``-s`` shows it) and bounded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+from django.test import Client
+
+from gwm.clusters import services
+from gwm.clusters.models import Cluster
+from gwm.embedded import EmbeddedWorkers, start_embedded_workers
+from gwm.operations.models import Job
+from gwm.rapi import RapiClient
+from tests.sandbox import sandbox_env
+
+pytestmark = [
+    pytest.mark.ganeti,
+    pytest.mark.xdist_group("ganeti"),
+    pytest.mark.django_db(transaction=True),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+INSTANCE = "gwm-ops-1.ganeti.test"
+RENAMED = "gwm-ops-2.ganeti.test"
+DUPLICATE = "gwm-ops-3.ganeti.test"
+OURS = (INSTANCE, RENAMED, DUPLICATE)
+STATUS = {"running": "RUNNING", "ADMIN_down": "STOPPED"}
+FINAL = {"SUCCESS", "ERROR", "CANCELED"}
+#: Sanity bound for Ganeti job end → SUCCESS seen through /wait (target: p95 ≤ 1 s).
+MAX_LAG = 5.0
+
+
+def _gnt(*argv: str) -> str:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "ganeti-sandbox"), "exec", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def _gnt_instances() -> dict[str, dict[str, Any]]:
+    """Our instances as ``gnt-instance list`` sees them (others may share the sandbox)."""
+    out = _gnt(
+        "gnt-instance",
+        "list",
+        "--no-headers",
+        "--separator=|",
+        "-o",
+        "name,status,pnode,oper_state",
+    )
+    listed: dict[str, dict[str, Any]] = {}
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        name, status, pnode, oper_state = line.split("|")
+        if name in OURS:
+            listed[name] = {
+                "status": status,
+                "pnode": pnode,
+                "oper_state": {"Y": True, "N": False}.get(oper_state, oper_state),
+            }
+    return listed
+
+
+def _rapi_client(env: dict[str, str]) -> RapiClient:
+    return RapiClient(
+        env["GWM_SANDBOX_RAPI_URL"],
+        username=env["GWM_SANDBOX_WRITE_USER"],
+        password=env["GWM_SANDBOX_WRITE_PASSWORD"],
+        ca_file=env["GWM_SANDBOX_CA_FILE"],
+    )
+
+
+def _remove_ours(client: RapiClient) -> None:
+    """Delete every instance this module may have made, straight through RAPI."""
+    for name in sorted(set(client.list_instances()) & set(OURS)):
+        job = client.delete_instance(name, shutdown_timeout=0)
+        final = client.wait_for_job(job, timeout=60)
+        assert str(final.status) == "success", f"cleanup of {name}: {final}"
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class Step:
+    name: str
+    job: dict[str, Any]
+    #: Ganeti's job end → /wait answered the final state (seconds).
+    lag: float
+    #: POST → /wait answered the final state (seconds).
+    total: float
+
+
+@dataclass
+class Sandbox:
+    env: dict[str, str]
+    cluster: Cluster
+    api: Client
+    rapi: RapiClient
+    workers: EmbeddedWorkers
+    steps: list[Step]
+
+    def url(self, path: str = "") -> str:
+        return f"/api/v1/clusters/{self.cluster.name}{path}"
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.api.post(self.url(path), body, content_type="application/json")
+
+    def instance(self, name: str) -> Any:
+        return self.api.get(self.url(f"/instances/{name}"))
+
+    def run(self, name: str, response: Any, *, expect: str = "SUCCESS") -> dict[str, Any]:
+        """A 202 answer's job, followed with /wait until it ends; its lag is recorded."""
+        posted = time.monotonic()
+        assert response.status_code == 202, response.content
+        job = response.json()
+        assert response["Location"] == f"/api/v1/jobs/{job['id']}"
+        deadline = posted + 60
+        while job["status"] not in FINAL:
+            assert time.monotonic() < deadline, f"{name}: job did not end: {job}"
+            answer = self.api.get(f"/api/v1/jobs/{job['id']}/wait?timeout=10")
+            assert answer.status_code == 200, answer.content
+            job = answer.json()["job"]
+        seen_at, seen_mono = time.time(), time.monotonic()
+        assert job["status"] == expect, (name, job["error"], job["last_error"])
+        ganeti = job["ganeti"]
+        assert ganeti["job_id"] and ganeti["ended_at"], job
+        lag = seen_at - _seconds(ganeti["ended_at"])
+        self.steps.append(Step(name, job, lag, seen_mono - posted))
+        return job
+
+    def reasons(self, job: dict[str, Any]) -> list[str]:
+        ganeti_job = self.rapi.get_job(job["ganeti"]["job_id"])
+        return [str(entry[1]) for op in ganeti_job.ops or [] for entry in op.get("reason") or []]
+
+    def assert_cache_is_ganeti(self) -> dict[str, dict[str, Any]]:
+        """gwm's cache says, right now, what ``gnt-instance list`` says about our names."""
+        listed = _gnt_instances()
+        for name in OURS:
+            answer = self.instance(name)
+            if name not in listed:
+                assert answer.status_code == 404, (name, answer.json())
+                continue
+            assert answer.status_code == 200, (name, answer.content)
+            cached, real = answer.json(), listed[name]
+            assert cached["status"] == STATUS[real["status"]], (name, cached, real)
+            assert cached["ganeti"]["status"] == real["status"], (name, cached, real)
+            assert cached["ganeti"]["oper_state"] == real["oper_state"], (name, cached, real)
+            assert cached["primary_node"] == real["pnode"], (name, cached, real)
+        return listed
+
+
+def _register(env: dict[str, str], fast_interval: float) -> Cluster:
+    return services.cluster_create(
+        name="sandbox",
+        connection=services.Connection(
+            rapi_url=env["GWM_SANDBOX_RAPI_URL"],
+            username=env["GWM_SANDBOX_WRITE_USER"],
+            password=env["GWM_SANDBOX_WRITE_PASSWORD"],
+            tls_ca_pem=Path(env["GWM_SANDBOX_CA_FILE"]).read_text(),
+            tls_fingerprint="",
+            tls_verify=True,
+        ),
+        intervals={"fast_interval": fast_interval, "runtime_interval": fast_interval},
+    )
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest, api: Client) -> Iterator[Sandbox]:
+    """The sandbox registered and synced, gwm's workers running; our instances removed after.
+
+    Parametrize indirectly with the sync interval in seconds (default 2).
+    """
+    env = sandbox_env()
+    rapi = _rapi_client(env)
+    _remove_ours(rapi)  # what an interrupted earlier run may have left
+
+    def cleanup() -> None:
+        try:
+            _remove_ours(rapi)
+        finally:
+            rapi.close()
+
+    request.addfinalizer(cleanup)
+    cluster = _register(env, getattr(request, "param", 2.0))
+    workers = start_embedded_workers()
+    try:
+        deadline = time.monotonic() + 60
+        while Cluster.objects.get(pk=cluster.pk).runtime_synced_at is None:
+            assert time.monotonic() < deadline, "the first sync of the sandbox did not finish"
+            time.sleep(0.05)
+        cluster.refresh_from_db()
+        assert cluster.status == "AVAILABLE", cluster.status
+        sandbox = Sandbox(env, cluster, api, rapi, workers, [])
+        yield sandbox
+        if sandbox.steps:
+            print(f"\n{request.node.name}: Ganeti job end → gwm /wait SUCCESS")
+            for step in sandbox.steps:
+                print(
+                    f"  {step.name:<10} ganeti job {step.job['ganeti']['job_id']:>5}  "
+                    f"lag {step.lag * 1000:6.0f} ms  POST→done {step.total * 1000:6.0f} ms"
+                )
+    finally:
+        workers.stop()
+        connections.close_all()
+
+
+def test_instance_lifecycle_through_gwm(sandbox: Sandbox) -> None:
+    node = sandbox.env["GWM_SANDBOX_NODE"]
+    assert sandbox.assert_cache_is_ganeti() == {}
+
+    created = sandbox.post(
+        "/instances",
+        {
+            "name": INSTANCE,
+            "disk_template": "diskless",
+            "disks": [],
+            "nics": [],
+            "os": "noop",
+            "pnode": node,
+            "beparams": {"memory": 32},
+            "name_check": False,
+            "ip_check": False,
+            "start": False,
+        },
+    )
+    assert sandbox.instance(INSTANCE).json()["status"] in {"PROVISIONING", "STOPPED"}
+    job = sandbox.run("create", created)
+    assert f"gwm:op:{job['id']}" in sandbox.reasons(job)
+    listed = sandbox.assert_cache_is_ganeti()
+    assert listed[INSTANCE] == {"status": "ADMIN_down", "pnode": node, "oper_state": False}
+    cached = sandbox.instance(INSTANCE).json()
+    assert cached["os"] == "noop"
+    assert cached["disk_template"] == "diskless"
+
+    for action, params, ganeti_status in (
+        ("start", {}, "running"),
+        ("reboot", {"type": "hard"}, "running"),
+        ("shutdown", {"timeout": 0}, "ADMIN_down"),
+    ):
+        response = sandbox.post(f"/instances/{INSTANCE}/actions", {"action": action, **params})
+        job = sandbox.run(action, response)
+        assert job["action"] == f"instance.{action}"
+        assert f"gwm:op:{job['id']}" in sandbox.reasons(job)
+        assert sandbox.assert_cache_is_ganeti()[INSTANCE]["status"] == ganeti_status
+
+    # Ganeti renames only a stopped instance; the names resolve nowhere.
+    response = sandbox.post(
+        f"/instances/{INSTANCE}/actions",
+        {"action": "rename", "new_name": RENAMED, "name_check": False, "ip_check": False},
+    )
+    job = sandbox.run("rename", response)
+    assert f"gwm:op:{job['id']}" in sandbox.reasons(job)
+    listed = sandbox.assert_cache_is_ganeti()
+    assert set(listed) == {RENAMED}
+    assert listed[RENAMED]["status"] == "ADMIN_down"
+
+    job = sandbox.run("delete", sandbox.api.delete(sandbox.url(f"/instances/{RENAMED}")))
+    assert f"gwm:op:{job['id']}" in sandbox.reasons(job)
+    assert sandbox.assert_cache_is_ganeti() == {}
+
+    # gwm's own Ganeti jobs are in its history once each, never again as foreign.
+    ganeti_ids = [step.job["ganeti"]["job_id"] for step in sandbox.steps]
+    rows = Job.objects.filter(cluster=sandbox.cluster, ganeti_job_id__in=ganeti_ids)
+    assert sorted(rows.values_list("ganeti_job_id", flat=True)) == sorted(ganeti_ids)
+    assert not rows.filter(foreign=True).exists()
+    for step in sandbox.steps:
+        assert step.lag <= MAX_LAG, f"{step.name}: SUCCESS seen {step.lag:.2f} s after Ganeti"
+
+
+@pytest.mark.parametrize("sandbox", [120.0], ids=["slow-sync"], indirect=True)
+def test_a_ganeti_side_failure_is_reported(sandbox: Sandbox) -> None:
+    """Ganeti refuses a create whose name it already has: the job ends ERROR with its code."""
+    node = sandbox.env["GWM_SANDBOX_NODE"]
+    # Made behind gwm's back; its next sync round is far away, so gwm does not know yet.
+    made = sandbox.rapi.create_instance(
+        DUPLICATE,
+        disk_template="diskless",
+        disks=[],
+        nics=[],
+        os_type="noop",
+        pnode=node,
+        beparams={"memory": 32},
+        name_check=False,
+        ip_check=False,
+        start=False,
+    )
+    assert str(sandbox.rapi.wait_for_job(made, timeout=60).status) == "success"
+    assert sandbox.instance(DUPLICATE).status_code == 404
+
+    body = {
+        "name": DUPLICATE,
+        "disk_template": "diskless",
+        "disks": [],
+        "nics": [],
+        "os": "noop",
+        "pnode": node,
+        "beparams": {"memory": 32},
+        "name_check": False,
+        "ip_check": False,
+        "start": True,
+    }
+    job = sandbox.run("create-dup", sandbox.post("/instances", body), expect="ERROR")
+    assert job["error"]["code"] == "already_exists", job["error"]
+    assert DUPLICATE in job["error"]["message"]
+    assert job["ganeti"]["status"] == "error"
+    assert f"gwm:op:{job['id']}" in sandbox.reasons(job)
+    # The failed job's end re-read the name: gwm now shows Ganeti's (stopped) instance.
+    listed = sandbox.assert_cache_is_ganeti()
+    assert listed == {DUPLICATE: {"status": "ADMIN_down", "pnode": node, "oper_state": False}}
+
+    # Now that gwm knows the name, it refuses the create itself.
+    again = sandbox.post("/instances", body)
+    assert again.status_code == 409, again.content
+    assert again.json()["code"] == "name_taken"
+    assert Job.objects.filter(resource_name=DUPLICATE, foreign=False).count() == 1

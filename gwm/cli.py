@@ -69,9 +69,9 @@ def worker(
 ) -> None:
     """Run a Celery worker (distributed mode)."""
     _django_setup()
-    from gwm.celery import app as celery_app
-
     from django.conf import settings
+
+    from gwm.celery import app as celery_app
 
     threads = concurrency or settings.GWM_WORKER_THREADS
     celery_app.worker_main(

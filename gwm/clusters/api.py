@@ -85,8 +85,10 @@ def list_clusters(
         cursor=cursor,
         limit=check_limit(limit),
     )
-    clusters = Cluster.objects.in_bulk([row["id"] for row in page.rows])
-    items = [selectors.cluster_detail(clusters[row["id"]]) for row in page.rows]
+    ids = [row["id"] for row in page.rows]
+    clusters = Cluster.objects.in_bulk(ids)
+    counts = selectors.cluster_counts(ids)
+    items = [selectors.cluster_detail(clusters[pk], counts[pk]) for pk in ids]
     return json_with_etag(request, {"items": items, "next": page.next_cursor})
 
 

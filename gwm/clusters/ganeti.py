@@ -111,13 +111,16 @@ class RapiReader:
         self, resource: str, fields: list[str], qfilter: list[Any] | None = None
     ) -> list[list[list[Any]]]:
         try:
-            result = self._client.query(resource, fields, qfilter=qfilter)
+            return self._client.query_rows(resource, fields, qfilter=qfilter)
         except RapiError as exc:
             raise as_sync_failure(exc) from exc
-        return [[[cell[0], cell[1]] for cell in row] for row in result.data]
 
     def close(self) -> None:
         self._client.close()
+
+    @property
+    def http_seconds(self) -> float:
+        return self._client.http_seconds
 
     def cluster_info(self) -> dict[str, Any]:
         try:

@@ -53,12 +53,24 @@ class GanetiReader(Protocol):
 
 
 class TimedReader:
-    """Counts the requests a round makes and the time Ganeti took to answer them."""
+    """Counts the requests a round makes and the time Ganeti took to answer them.
+
+    ``seconds`` is the readers's own HTTP time when it keeps one (send to last
+    byte, without decoding, the closest measure of Ganeti's cost), else wall time.
+    """
 
     def __init__(self, reader: GanetiReader) -> None:
         self._reader = reader
         self.requests = 0
-        self.seconds = 0.0
+        self._wall = 0.0
+        self._http_start = getattr(reader, "http_seconds", None)
+
+    @property
+    def seconds(self) -> float:
+        http_now = getattr(self._reader, "http_seconds", None)
+        if http_now is not None and self._http_start is not None:
+            return float(http_now - self._http_start)
+        return self._wall
 
     def query(
         self, resource: str, fields: list[str], qfilter: list[Any] | None = None
@@ -68,7 +80,7 @@ class TimedReader:
             return self._reader.query(resource, fields, qfilter)
         finally:
             self.requests += 1
-            self.seconds += time.perf_counter() - started
+            self._wall += time.perf_counter() - started
 
     def cluster_info(self) -> dict[str, Any]:
         started = time.perf_counter()
@@ -76,7 +88,7 @@ class TimedReader:
             return self._reader.cluster_info()
         finally:
             self.requests += 1
-            self.seconds += time.perf_counter() - started
+            self._wall += time.perf_counter() - started
 
 
 @dataclass

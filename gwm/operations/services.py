@@ -487,37 +487,46 @@ def job_cancel(job: Job) -> Job:
 def jobs_record_foreign(cluster: Cluster, foreign_jobs: list[dict[str, Any]]) -> list[ChangeRecord]:
     """Jobs Ganeti ran for others (seen by the fast tier) become history rows, marked foreign.
 
-    Called inside the sync round's transaction.
+    Called inside the sync round's transaction. The first round of a cluster sees its
+    whole queue (thousands of jobs), so rows are read in one query and new ones
+    inserted in batches: one query per job held the write lock for seconds.
     """
     from gwm.operations.models import FROM_GANETI
 
     records: list[ChangeRecord] = []
+    known = {
+        job.ganeti_job_id: job
+        for job in Job.objects.filter(
+            cluster=cluster, ganeti_job_id__in=[int(cells["id"]) for cells in foreign_jobs]
+        )
+    }
+    new: list[Job] = []
     for cells in foreign_jobs:
         ganeti_id = int(cells["id"])
-        ops = cells.get("ops") or []
-        first = ops[0] if ops else {}
         status = FROM_GANETI.get(cells.get("status") or "", JobStatus.QUEUED)
-        source, resource_type, resource_name = _foreign_origin(first)
-        job, created = Job.objects.get_or_create(
-            cluster=cluster,
-            ganeti_job_id=ganeti_id,
-            defaults={
-                "cluster_name": cluster.name,
-                "foreign": True,
-                "source": source,
-                "action": _foreign_action(first),
-                "resource_type": resource_type,
-                "resource_name": resource_name,
-                "status": status,
-                "ganeti_status": cells.get("status") or "",
-                "summary": cells.get("summary") or [],
-                "ganeti_received_at": _ts(cells.get("received_ts")),
-                "ganeti_ended_at": _ts(cells.get("end_ts")),
-                "finished_at": timezone.now() if status in FINAL_STATUSES else None,
-            },
-        )
-        if created:
-            records.append(_job_change(job, ChangeAction.CREATED, ["status"]))
+        job = known.get(ganeti_id)
+        if job is None:
+            ops = cells.get("ops") or []
+            first = ops[0] if ops else {}
+            source, resource_type, resource_name = _foreign_origin(first)
+            new.append(
+                Job(
+                    cluster=cluster,
+                    ganeti_job_id=ganeti_id,
+                    cluster_name=cluster.name,
+                    foreign=True,
+                    source=source,
+                    action=_foreign_action(first),
+                    resource_type=resource_type,
+                    resource_name=resource_name,
+                    status=status,
+                    ganeti_status=cells.get("status") or "",
+                    summary=cells.get("summary") or [],
+                    ganeti_received_at=_ts(cells.get("received_ts")),
+                    ganeti_ended_at=_ts(cells.get("end_ts")),
+                    finished_at=timezone.now() if status in FINAL_STATUSES else None,
+                )
+            )
         elif job.foreign and job.status != status:
             job.status = status
             job.ganeti_status = cells.get("status") or ""
@@ -526,7 +535,15 @@ def jobs_record_foreign(cluster: Cluster, foreign_jobs: list[dict[str, Any]]) ->
                 job.finished_at = timezone.now()
             job.save()
             records.append(_job_change(job, ChangeAction.UPDATED, ["status"]))
-        publish_on_commit(job_channel(job.pk))
+            publish_on_commit(job_channel(job.pk))
+    if new:
+        # A conflict is a gwm job that stored the same Ganeti job id meanwhile: it stays gwm's.
+        Job.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+        for job in Job.objects.filter(
+            cluster=cluster, foreign=True, ganeti_job_id__in=[job.ganeti_job_id for job in new]
+        ).order_by("ganeti_job_id"):
+            records.append(_job_change(job, ChangeAction.CREATED, ["status"]))
+            publish_on_commit(job_channel(job.pk))
     return records
 
 

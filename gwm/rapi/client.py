@@ -203,6 +203,7 @@ class RapiMethods:
     wait_for_job = _flow(jobs.wait_for_job)
     # generic query
     query = _call(queries.query)
+    query_rows = _call(queries.query_rows)
     query_fields = _call(queries.query_fields)
     # anything else
     raw = _call(raw_call)
@@ -241,6 +242,10 @@ class _ClientBase(RapiMethods):
             retry_backoff_max=retry_backoff_max,
             headers=headers,
         )
+
+    #: Seconds spent waiting for Ganeti's answers (send to last byte), not
+    #: counting decoding: the client's measure of what its calls cost the cluster.
+    http_seconds: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -335,7 +340,9 @@ class RapiClient(_ClientBase):
         while True:
             try:
                 try:
+                    sent = time.perf_counter()
                     response = http.send(request)
+                    self.http_seconds += time.perf_counter() - sent
                 except httpx.HTTPError as exc:
                     raise self._explain(self.config.failed(exc, call)) from exc
                 return self.config.complete(call, response)
@@ -455,7 +462,9 @@ class AsyncRapiClient(_ClientBase):
         while True:
             try:
                 try:
+                    sent = time.perf_counter()
                     response = await http.send(request)
+                    self.http_seconds += time.perf_counter() - sent
                 except httpx.HTTPError as exc:
                     raise (await self._explain(self.config.failed(exc, call))) from exc
                 return self.config.complete(call, response)

@@ -7,7 +7,7 @@ from typing import Any
 
 from gwm.rapi.endpoints._base import path, read
 from gwm.rapi.models import QueryField, QueryFieldsResult, QueryResult
-from gwm.rapi.requests import Query, RapiCall, RapiRequest, model_parser
+from gwm.rapi.requests import Query, RapiCall, RapiRequest, ShapeError, model_parser
 
 
 def query(
@@ -30,6 +30,22 @@ def query(
         return read(url, action, parse, query=Query().add("fields", ",".join(fields)))
     body = {"fields": fields, "qfilter": qfilter}
     return RapiCall(RapiRequest("PUT", url, action, body=body), parse)
+
+
+def _rows(value: Any) -> list[list[list[Any]]]:
+    data = value.get("data") if isinstance(value, dict) else None
+    if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
+        raise ShapeError("a query answer has a data list of rows")
+    return data
+
+
+def query_rows(
+    resource: str, fields: Sequence[str], *, qfilter: list[Any] | None = None
+) -> RapiCall[list[list[list[Any]]]]:
+    """:func:`query` for hot paths: the rows as decoded JSON, ``[status, value]``
+    cells in the order of ``fields``, without building a model per cell."""
+    call = query(resource, fields, qfilter=qfilter)
+    return RapiCall(call.request, _rows)
 
 
 def query_fields(

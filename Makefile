@@ -24,6 +24,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+bench: $(STAMP)
+	bench/run
+
 sandbox-up:
 	scripts/ganeti-sandbox up
 

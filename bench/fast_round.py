@@ -112,6 +112,27 @@ def reset_all(sims: list[SimCluster]) -> None:
         sim.reset()
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def fast_round(pool: ThreadPoolExecutor, host: SimHost, ids: list[int]) -> dict[str, Any]:
+    """Only the fast tier due on every cluster, all of them run; with RAPI and CPU counts."""
+    from django.utils import timezone
+
+    make_due(ids, "fast")
+    reset_all(host.clusters)
+    since = timezone.now()
+    host_cpu = host.cpu_seconds()
+    measured = run_round(pool, ids)
+    measured.update(check_round(ids, "fast_synced_at", since))
+    measured.update(sim_totals(host.clusters))
+    if host_cpu is not None:
+        measured["simulator_cpu_seconds"] = round((host.cpu_seconds() or 0) - host_cpu, 2)
+    return measured
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fast_round")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -125,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         "--what-if",
         default="",
         help=f"comma-separated proposed changes to apply in this process: {whatif.PATCHES}",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="with --what-if: the initial sync as is, then every measured round twice, as is "
+        "and with the patches, alternating (A/B in one process, same load)",
     )
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
@@ -150,7 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         from gwm.clusters.models import Instance
 
         result["database"] = db.describe()
-        result["what_if"] = whatif.apply([p for p in args.what_if.split(",") if p])
+        asked = whatif.Patched([p for p in args.what_if.split(",") if p])
+        patches = [name for name in asked.names if name not in asked.adopted]
+        result["what_if"] = patches
+        result["what_if_adopted_by_gwm"] = asked.adopted
+        result["compare"] = bool(args.compare and patches)
+        variants = (
+            ["stock", "what-if"] if result["compare"] else ["what-if" if patches else "stock"]
+        )
+        if patches and not result["compare"]:
+            whatif.apply(patches)
         result["simulators_start_seconds"] = host.start_seconds
         sims = host.clusters
         started = time.perf_counter()
@@ -180,31 +216,33 @@ def main(argv: list[str] | None = None) -> int:
         log(f"full sync: {full['wall_seconds']} s")
 
         rounds = []
+        runtime_rounds = []
         for number in range(args.rounds):
-            make_due(ids, "fast")
-            reset_all(sims)
-            since = timezone.now()
-            host_cpu = host.cpu_seconds()
-            measured = run_round(pool, ids)
-            measured.update(check_round(ids, "fast_synced_at", since))
-            measured.update(sim_totals(sims))
-            if host_cpu is not None:
-                measured["simulator_cpu_seconds"] = round((host.cpu_seconds() or 0) - host_cpu, 2)
-            rounds.append(measured)
-            log(f"fast round {number + 1}: {measured['wall_seconds']} s")
+            order = variants if number % 2 == 0 else variants[::-1]
+            for variant in order:
+                with whatif.Patched(patches if result["compare"] and variant == "what-if" else []):
+                    measured = fast_round(pool, host, ids)
+                measured["variant"] = variant
+                rounds.append(measured)
+                log(f"fast round {number + 1} ({variant}): {measured['wall_seconds']} s")
         result["fast_rounds"] = rounds
-        walls = sorted(r["wall_seconds"] for r in rounds)
-        result["fast_round_seconds_median"] = walls[len(walls) // 2]
-
+        result["fast_round_seconds_median"] = {
+            variant: _median([r["wall_seconds"] for r in rounds if r["variant"] == variant])
+            for variant in variants
+        }
         if not args.no_runtime_round:
-            make_due(ids, "runtime")
-            reset_all(sims)
-            since = timezone.now()
-            measured = run_round(pool, ids)
-            measured.update(check_round(ids, "runtime_synced_at", since))
-            measured.update(sim_totals(sims))
-            result["runtime_round"] = measured
-            log(f"runtime round: {measured['wall_seconds']} s")
+            for variant in variants:
+                with whatif.Patched(patches if result["compare"] and variant == "what-if" else []):
+                    make_due(ids, "runtime")
+                    reset_all(sims)
+                    since = timezone.now()
+                    measured = run_round(pool, ids)
+                    measured.update(check_round(ids, "runtime_synced_at", since))
+                    measured.update(sim_totals(sims))
+                measured["variant"] = variant
+                runtime_rounds.append(measured)
+                log(f"runtime round ({variant}): {measured['wall_seconds']} s")
+        result["runtime_rounds"] = runtime_rounds
         from django.db import connections
 
         connections.close_all()

@@ -111,11 +111,11 @@ def sandbox_section(r: dict[str, Any]) -> list[str]:
     if r.get("skipped"):
         return [*lines, f"Skipped: {r['skipped']}", ""]
     lines += [
-        f"The sandbox (1 node, fake hypervisor) held {r['instances']} instances: "
-        f"{len(r.get('created', []))} diskless ones created by the bench through RAPI "
-        f"({r.get('create_seconds')} s) and deleted afterwards "
-        f"(left behind: {r.get('left_behind') or 'none'}). gwm synced it in "
-        f"{r['sync_seconds']} s. Milliseconds, p50 / p95:",
+        f"The sandbox (1 node, fake hypervisor) held {r['instances']} instances when gwm "
+        f"synced it ({r['sync_seconds']} s), {len(r.get('created', []))} of them diskless ones "
+        f"the bench created through RAPI ({r.get('create_seconds')} s) and deleted afterwards "
+        f"(left behind: {r.get('left_behind') or 'none'}); any others belong to other users "
+        "of the shared sandbox. Milliseconds, p50 / p95:",
         "",
         "| request | p50 / p95 |",
         "|---|---|",
@@ -138,16 +138,34 @@ def sandbox_section(r: dict[str, Any]) -> list[str]:
 
 def fast_section(r: dict[str, Any]) -> list[str]:
     full = r["initial_full_sync"]
-    lines = [
+    compare = r.get("compare")
+    title = (
         f"### (b) One worker, {r['clusters']} simulated clusters x "
         f"{r['instances_per_cluster']:,} instances ({r['nodes_per_cluster']} nodes each), "
         f"{r['threads']} threads, {r['db_label']}"
-        + (f", WHAT-IF: {', '.join(r['what_if'])} (bench/whatif.py)" if r.get("what_if") else ""),
+    )
+    if r.get("what_if") and not compare:
+        title += f", WHAT-IF: {', '.join(r['what_if'])} (bench/whatif.py)"
+    lines = [
+        title,
         "",
         f"{r['clusters']} simulators (time scale 1) in one separate process; this process "
         f"runs the real task body `sync_cluster` on a pool of {r['threads']} threads, as one "
         "Celery worker with a thread pool would. A round makes one tier due on every cluster "
         "and runs them all; its time is from the first task started to the last one done.",
+    ]
+    if compare:
+        lines.append(
+            "Every measured round runs twice, alternating: *stock* (gwm as it is) and "
+            f"*what-if* (with {', '.join(r['what_if'])} from `bench/whatif.py`, the proposed "
+            "changes, applied in this process only). The initial sync is stock."
+            + (
+                f" Already in gwm, so not patched: {', '.join(r['what_if_adopted_by_gwm'])}."
+                if r.get("what_if_adopted_by_gwm")
+                else ""
+            )
+        )
+    lines += [
         "",
         "| round | wall | per cluster p50 / p95 (ms) | worker CPU | simulators' CPU "
         "| RAPI requests per cluster | RAPI cost per cluster | failed tasks |",
@@ -161,9 +179,16 @@ def fast_section(r: dict[str, Any]) -> list[str]:
             f"{retry['wall_seconds']} s more, {retry['failed_tasks']} failed)"
         )
     named = [("initial full sync (slow + runtime, forced)", full, False)]
-    named += [(f"fast round {n}", rnd, True) for n, rnd in enumerate(r["fast_rounds"], 1)]
-    if r.get("runtime_round"):
-        named.append(("runtime sweep of every cluster", r["runtime_round"], False))
+    rounds = r["fast_rounds"]
+    runtime_rounds = r.get("runtime_rounds") or (
+        [r["runtime_round"]] if r.get("runtime_round") else []
+    )
+    for number, rnd in enumerate(rounds):
+        label = f"fast round {number // (2 if compare else 1) + 1}"
+        named.append((label + (f" ({rnd['variant']})" if compare else ""), rnd, True))
+    for rnd in runtime_rounds:
+        label = "runtime sweep of every cluster"
+        named.append((label + (f" ({rnd['variant']})" if compare else ""), rnd, False))
     for label, rnd, bold in named:
         wall = f"**{rnd['wall_seconds']} s**" if bold else f"{rnd['wall_seconds']} s"
         sim_cpu = rnd.get("simulator_cpu_seconds")
@@ -173,13 +198,19 @@ def fast_section(r: dict[str, Any]) -> list[str]:
             f"{'-' if sim_cpu is None else f'{sim_cpu} s'} | {rnd['rapi_requests_per_cluster']} | "
             f"{rnd['rapi_cost_seconds_per_cluster']} s | {fails} |"
         )
-    median = r["fast_round_seconds_median"]
-    all_synced = all(x["synced"] == r["clusters"] for x in r["fast_rounds"])
+    medians = r["fast_round_seconds_median"]
+    if not isinstance(medians, dict):
+        medians = {"stock": medians}
+    all_synced = all(x["synced"] == r["clusters"] for x in rounds)
+    lines.append("")
+    for variant, median in medians.items():
+        lines.append(
+            f"- Target: fast round ≤ {TARGET_FAST_ROUND_S:g} s, {variant}: "
+            f"{_ok(median <= TARGET_FAST_ROUND_S)} (median {median} s)."
+        )
     lines += [
-        "",
-        f"- Target: fast round ≤ {TARGET_FAST_ROUND_S:g} s: {_ok(median <= TARGET_FAST_ROUND_S)} "
-        f"(median {median} s; every cluster synced in every round: {all_synced}).",
-        f"- {full['instances_cached']:,} instances cached; registering {r['clusters']} "
+        f"- Every cluster synced in every fast round: {all_synced}. "
+        f"{full['instances_cached']:,} instances cached; registering {r['clusters']} "
         f"clusters (one RAPI probe each) took {r['register_seconds']} s; the simulators "
         f"started in {r['simulators_start_seconds']} s.",
         "",
@@ -191,7 +222,8 @@ def steady_section(r: dict[str, Any]) -> list[str]:
     scale = r["interval_scale"]
     iv = r["intervals"]
     lines = [
-        f"### (c) Steady-state RAPI load per cluster, real scheduler, {r['db_label']}",
+        f"### (c) Steady-state RAPI load per cluster, real scheduler, {r['db_label']}"
+        + (f", WHAT-IF: {', '.join(r['what_if'])} (bench/whatif.py)" if r.get("what_if") else ""),
         "",
         f"The embedded worker (`start_embedded_workers`, {r['concurrency']} threads, beat "
         f"ringing `dispatch_due_syncs` every second) ran every cluster for "

@@ -23,6 +23,7 @@ import argparse
 import time
 from typing import Any
 
+from bench import whatif
 from bench.common import SimHost, bench_django, log, machine_info, register, write_result
 
 DEFAULT_INTERVALS = {"fast_interval": 5.0, "runtime_interval": 15.0, "slow_interval": 60.0}
@@ -108,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=240.0, help="measured steady state")
     parser.add_argument("--interval-scale", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=4, help="embedded worker threads")
+    parser.add_argument(
+        "--what-if",
+        default="",
+        help=f"comma-separated proposed changes to apply in this process: {whatif.PATCHES}",
+    )
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
     sizes = args.size or [(1000, 25), (10_000, 100)]
@@ -128,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     with bench_django(args.db) as db:
         result["database"] = db.describe()
+        result["what_if"] = whatif.apply([p for p in args.what_if.split(",") if p])
         for host in hosts:
             host.__enter__()
         workers = None

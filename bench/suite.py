@@ -28,6 +28,9 @@ from bench.common import PYTHON, ROOT, code_version, log
 from bench.report import render
 
 PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply")
+#: Parts run only when asked for (--parts): (b) without the A/B what-if rounds.
+EXTRA_PARTS = ("fast-plain",)
+WHAT_IF = "executemany,lean-query,client-cache"
 HEADER = """# gwm benchmarks
 
 Written by `bench/run` (see `bench/README.md`); every run appends one section
@@ -65,7 +68,12 @@ def plan(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], floa
         "list": ("list_api", [*list_args, "--db", "sqlite"], 900.0),
         "pg": ("list_api", [*list_args, "--db", "postgres"], 900.0),
         "sandbox": ("sandbox", ["--create", "5", "--rounds", "20"], 300.0),
-        "fast": ("fast_round", [*fast_args, "--db", "sqlite"], 1200.0),
+        "fast": (
+            "fast_round",
+            [*fast_args, "--db", "sqlite", "--what-if", WHAT_IF, "--compare"],
+            1200.0,
+        ),
+        "fast-plain": ("fast_round", [*fast_args, "--db", "sqlite"], 1200.0),
         "steady": (
             "steady",
             [*sizes, "--seconds", str(steady_seconds), "--db", "sqlite"],
@@ -136,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run")
     parser.add_argument("--quick", action="store_true", help="small sizes; not written by default")
     parser.add_argument(
-        "--parts", default=",".join(PARTS), help=f"comma-separated, from {','.join(PARTS)}"
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated, from {','.join(PARTS + EXTRA_PARTS)}",
     )
     parser.add_argument("--source", choices=["worktree", "head"], default="worktree")
     parser.add_argument("--steady-seconds", type=float, default=240.0)
@@ -144,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", dest="write", action="store_false")
     args = parser.parse_args(argv)
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    unknown = [p for p in args.parts if p not in PARTS]
+    unknown = [p for p in args.parts if p not in PARTS + EXTRA_PARTS]
     if unknown:
-        parser.error(f"unknown parts {unknown}; choose from {PARTS}")
+        parser.error(f"unknown parts {unknown}; choose from {PARTS + EXTRA_PARTS}")
     write = args.write if args.write is not None else not args.quick
     command = "bench/run" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
 

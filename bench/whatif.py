@@ -17,6 +17,10 @@ it. Each patch names the place in gwm it stands for.
   round; here one client per cluster and connection settings is kept for
   the process (keep-alive; real Ganeti closes every connection, so there
   only the client-side setup is saved).
+
+Patches that gwm has adopted become no-ops (``Patched.adopted`` lists them):
+``lean-query`` once ``RapiClient.query_rows`` exists (commit 4470d23, which
+also made ``TimedReader`` count Ganeti's answer time instead of gwm's).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def executemany_bulk_update(self: Any, objs: Any, fields: Any, batch_size: Any =
     return len(objs)
 
 
-def _lean_query() -> None:
+def _lean_query() -> Any:
     from pydantic import TypeAdapter
 
     from gwm.clusters import ganeti
@@ -74,7 +78,7 @@ def _lean_query() -> None:
             raise ganeti.as_sync_failure(exc) from exc
         return result
 
-    ganeti.RapiReader.query = lean  # type: ignore[method-assign]
+    return lean
 
 
 class _KeptClient:
@@ -90,8 +94,8 @@ class _KeptClient:
         return None
 
 
-def _client_cache() -> None:
-    from gwm.clusters import ganeti, tasks
+def _client_cache() -> Any:
+    from gwm.clusters import ganeti
 
     clients: dict[tuple[Any, ...], Any] = {}
     lock = threading.Lock()
@@ -113,24 +117,58 @@ def _client_cache() -> None:
                 client = clients[key] = _KeptClient(build(cluster, *args, **kwargs))
         return client
 
-    # tasks imported these by name; replace whichever this version of tasks uses.
-    if hasattr(tasks, "client_for"):
-        setattr(tasks, "client_for", cached_client)  # noqa: B010
-    if hasattr(tasks, "reader_for"):
-        setattr(tasks, "reader_for", lambda cluster: ganeti.RapiReader(cached_client(cluster)))  # noqa: B010
+    return cached_client
+
+
+def _adopted(name: str) -> bool:
+    """Does gwm already do what this patch proposes?"""
+    if name == "lean-query":
+        from gwm.rapi import RapiClient
+
+        return hasattr(RapiClient, "query_rows")
+    return False
+
+
+class Patched:
+    """Applied patches, and how to take them back (so rounds can alternate A/B)."""
+
+    def __init__(self, names: list[str]) -> None:
+        unknown = sorted(set(names) - set(PATCHES))
+        if unknown:
+            raise ValueError(f"unknown what-if patches {unknown}; choose from {PATCHES}")
+        self.names = [name for name in PATCHES if name in names]
+        self.adopted = [name for name in self.names if _adopted(name)]
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _replace(self, owner: Any, attribute: str, value: Any) -> None:
+        self._saved.append((owner, attribute, getattr(owner, attribute)))
+        setattr(owner, attribute, value)
+
+    def __enter__(self) -> Patched:
+        from django.db.models.query import QuerySet
+
+        from gwm.clusters import ganeti, tasks
+
+        if "executemany" in self.names:
+            self._replace(QuerySet, "bulk_update", executemany_bulk_update)
+        if "lean-query" in self.names and "lean-query" not in self.adopted:
+            self._replace(ganeti.RapiReader, "query", _lean_query())
+        if "client-cache" in self.names:
+            cached = _client_cache()
+            # tasks imported these by name; replace whichever this version of tasks uses.
+            if hasattr(tasks, "client_for"):
+                self._replace(tasks, "client_for", cached)
+            if hasattr(tasks, "reader_for"):
+                self._replace(tasks, "reader_for", lambda c: ganeti.RapiReader(cached(c)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._saved:
+            owner, attribute, value = self._saved.pop()
+            setattr(owner, attribute, value)
 
 
 def apply(names: list[str]) -> list[str]:
-    """Apply the named patches in this process; returns what was applied."""
-    unknown = sorted(set(names) - set(PATCHES))
-    if unknown:
-        raise ValueError(f"unknown what-if patches {unknown}; choose from {PATCHES}")
-    if "executemany" in names:
-        from django.db.models.query import QuerySet
-
-        QuerySet.bulk_update = executemany_bulk_update  # type: ignore[method-assign]
-    if "lean-query" in names:
-        _lean_query()
-    if "client-cache" in names:
-        _client_cache()
-    return [name for name in PATCHES if name in names]
+    """Apply the named patches for the rest of this process; returns what was applied."""
+    patched = Patched(names).__enter__()
+    return [name for name in patched.names if name not in patched.adopted]

@@ -145,7 +145,7 @@ def cluster_update(cluster: Cluster, *, changes: dict[str, Any], check: bool = T
         )
         cluster_probe(Connection(**{**current.__dict__, **connection_changes}))
     with transaction.atomic():
-        locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        locked = Cluster.objects.select_for_update(no_key=True).get(pk=cluster.pk)
         changed: list[str] = []
         for field, value in changes.items():
             if field == "password":

@@ -284,8 +284,10 @@ def read_fast_round(
     changed = {name for name, fp in fingerprints.items() if known_fingerprints.get(name) != fp}
     refresh = changed | (touched["instance"] & set(fingerprints))
 
+    names = set(fingerprints)
     read = RoundRead(
-        instance_names=set(fingerprints),
+        # The same names as cached: nothing disappeared, so skip the deletion pass.
+        instance_names=None if names == set(known_fingerprints) else names,
         last_job_id=jobs.last_job_id,
         open_job_ids=jobs.open_job_ids,
         foreign_jobs=jobs.foreign_jobs,
@@ -489,7 +491,10 @@ def apply_round(
     with transaction.atomic():
         # job_finish takes this lock too: every job end is committed before the
         # query below or waits until this round is written.
-        cluster = Cluster.objects.select_for_update().get(pk=cluster_id)
+        # NO KEY: a plain FOR UPDATE would also block the foreign-key checks of every
+        # transaction inserting a row that references the cluster (jobs, changes),
+        # which run at commit while holding the change counter: a deadlock on PostgreSQL.
+        cluster = Cluster.objects.select_for_update(no_key=True).get(pk=cluster_id)
         newer = _changed_since(cluster, read_after)
         records: list[ChangeRecord] = []
         if also is not None:
@@ -629,7 +634,7 @@ def apply_failure(cluster_id: int, *, error: str, now: datetime, reachable: bool
     """Record that a round failed: UNREACHABLE (no answer) or ERROR (an answer gwm rejects)."""
     status = ClusterStatus.UNREACHABLE if not reachable else ClusterStatus.ERROR
     with transaction.atomic():
-        cluster = Cluster.objects.select_for_update().get(pk=cluster_id)
+        cluster = Cluster.objects.select_for_update(no_key=True).get(pk=cluster_id)
         changed = []
         if cluster.status != status:
             cluster.status = status

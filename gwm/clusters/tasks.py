@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.db import OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -69,7 +70,15 @@ def dispatch_due_syncs() -> int:
     return dispatched
 
 
-@shared_task(name="clusters.sync_cluster", ignore_result=True)
+@shared_task(
+    name="clusters.sync_cluster",
+    ignore_result=True,
+    # SQLite answers "database is locked" when many clusters write at once;
+    # try again shortly instead of waiting for the next dispatch.
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
 def sync_cluster(cluster_id: int, force: bool = False) -> None:
     now = timezone.now()
     owner = f"{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"

@@ -402,7 +402,8 @@ def job_finish(
         if job.cluster_id is not None:
             # Taken by sync rounds too (sync.apply_round): a round that read Ganeti
             # before this job ended then sees these writes and does not undo them.
-            list(Cluster.objects.select_for_update().filter(pk=job.cluster_id))
+            # NO KEY, as there: FOR UPDATE would deadlock with requests inserting jobs.
+            list(Cluster.objects.select_for_update(no_key=True).filter(pk=job.cluster_id))
         if ganeti:
             _apply_ganeti(job, ganeti, final=True)
         job.status = status

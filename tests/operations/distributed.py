@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,11 +91,12 @@ def publishing_to(url: str, queue: str) -> Iterator[None]:
     saved = (conf.broker_url, conf.task_default_queue)
 
     def reset_pools() -> None:
-        if app._pool is not None:
-            with contextlib.suppress(Exception):
-                app._pool.force_close_all()
+        # Forget the connection pool (kombu keeps one per broker URL for the whole
+        # process: the next test on this broker gets the same one back) and the AMQP
+        # helper, which caches queues, exchange and router built from the default
+        # queue of the moment: an embedded worker in a later test would consume ours.
         app._pool = None
-        app.amqp._producer_pool = None
+        app.__dict__.pop("amqp", None)
 
     conf.broker_url, conf.task_default_queue = url, queue
     reset_pools()
@@ -169,7 +171,10 @@ class Distributed:
         if failpoints:
             env["GWM_FAILPOINTS"] = failpoints
         log_path = self.logs / f"{name}.log"
+        # If this test process dies without its finalizers, its workers die with it.
+        guard = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
         argv = [
+            *guard,
             sys.executable,
             "-m",
             "celery",

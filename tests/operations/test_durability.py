@@ -14,6 +14,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.clusters.helpers import full_sync, register
 from tests.conftest import sim_admin
 from tests.operations.distributed import (
     Distributed,
+    Worker,
     distributed_mode,
     restart_simulator,
     stop_simulator,
@@ -39,6 +41,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 #: Short leases, so a dead worker's job is taken over in seconds, not 90.
 LEASE_SECONDS = 3
 MARK = "gwm:op:"
+FAILPOINT = "operations.after_submit"
 
 
 @pytest.fixture
@@ -113,7 +116,7 @@ def test_worker_killed_after_submit_is_adopted_not_duplicated(
     simulator: Any, api: Client, distributed: Distributed
 ) -> None:
     running, _ = _cluster(simulator)
-    doomed = distributed.start_worker(failpoints="operations.after_submit")
+    doomed = distributed.start_worker(failpoints=FAILPOINT)
     node = sorted(running.sim.state.nodes)[0]
     name = "adopted.example.test"
     job = _post(
@@ -164,6 +167,7 @@ def test_worker_killed_after_submit_is_adopted_not_duplicated(
 
 
 # -- 2. RAPI down while submitting -----------------------------------------------------
+# Nothing dies here, so gwm runs embedded (workers and beat in this process: `live`).
 
 #: outage → (what gwm's last_error says, the RAPI fault that makes it)
 OUTAGES: dict[str, tuple[str, dict[str, Any] | None]] = {
@@ -191,6 +195,7 @@ def test_rapi_down_during_submit_leaves_the_job_pending_then_it_runs_once(
 
         def failed_once() -> dict[str, Any] | None:
             seen = dict(live.api.get(f"/api/v1/jobs/{job['id']}").json())
+            assert seen["status"] == "PENDING", f"an unreachable RAPI ended the job: {seen}"
             return seen if seen["attempts"] >= 1 and seen["last_error"] else None
 
         first = until(failed_once, timeout=20, what="a failed submission attempt")
@@ -201,16 +206,12 @@ def test_rapi_down_during_submit_leaves_the_job_pending_then_it_runs_once(
         assert live.instance(name)["status"] == "BUSY"  # still held by the job
 
         # Still down: the sweeper keeps retrying (with backoff); the job stays PENDING.
-        until(
-            lambda: (
-                sweep() is not None
-                and live.api.get(f"/api/v1/jobs/{job['id']}").json()["updated_at"]
-                != first["updated_at"]
-            ),
-            timeout=20,
-            interval=0.3,
-            what="a retry while the RAPI is down",
-        )
+        def retried() -> bool:
+            sweep()
+            seen = live.api.get(f"/api/v1/jobs/{job['id']}").json()
+            return bool(seen["updated_at"] != first["updated_at"])
+
+        until(retried, timeout=20, interval=0.3, what="a retry while the RAPI is down")
         again = live.api.get(f"/api/v1/jobs/{job['id']}").json()
         assert again["status"] == "PENDING"
         assert again["last_error"]
@@ -298,8 +299,12 @@ def test_job_ganeti_no_longer_knows_at_all_ends_error_job_lost(simulator: Any) -
 
 CHAOS_INSTANCES = 25
 CHAOS_OPS_PER_INSTANCE = 4  # 100 operations
-CHAOS_ARMED_WORKERS = 3  # replacements started with the failpoint armed
 CHAOS_SEED = 20261122
+OPCODES = {
+    "start": "OP_INSTANCE_STARTUP",
+    "shutdown": "OP_INSTANCE_SHUTDOWN",
+    "reboot": "OP_INSTANCE_REBOOT",
+}
 
 
 def _plan(
@@ -318,6 +323,72 @@ def _plan(
     return plan, final
 
 
+@dataclass
+class Monkey:
+    """Keeps two worker processes running and SIGKILLs one at random moments.
+
+    One of the first two workers and every second replacement (``arm_limit``
+    in all, while ``may_arm``) start with the failpoint armed: such a worker
+    dies by itself right after its first submission to Ganeti, so it is never
+    picked to be killed.
+    """
+
+    harness: Distributed
+    rng: random.Random
+    slots: list[Worker] = field(default_factory=list)
+    restart_at: dict[int, float] = field(default_factory=dict)
+    next_kill: float = 0.0
+    kills: int = 0
+    replacements: int = 0
+    armed: int = 0
+    arm_limit: int = 3
+
+    def start(self) -> None:
+        self.slots = [
+            self.harness.start_worker(wait=False),
+            self.harness.start_worker(failpoints=FAILPOINT, wait=False),
+        ]
+        self.armed = 1
+        self.next_kill = time.monotonic() + self.rng.uniform(1.0, 2.0)
+
+    def step(self, now: float, *, chaos: bool, may_arm: bool) -> None:
+        if chaos and now >= self.next_kill:
+            victims = [w for w in self.slots if w.alive and not w.failpoints]
+            if victims:
+                self.rng.choice(victims).kill()
+                self.kills += 1
+            self.next_kill = now + self.rng.uniform(0.7, 2.0)
+        for index, worker in enumerate(self.slots):
+            if worker.alive:
+                continue
+            if index not in self.restart_at:
+                self.restart_at[index] = now + self.rng.uniform(0.2, 1.0)
+            if now < self.restart_at[index]:
+                continue
+            del self.restart_at[index]
+            self.replacements += 1
+            arm = (
+                chaos
+                and may_arm
+                and self.replacements % 2 == 0
+                and self.armed < self.arm_limit
+                and not any(w.alive and w.failpoints for w in self.slots)
+            )
+            self.armed += arm
+            failpoints = FAILPOINT if arm else ""
+            self.slots[index] = self.harness.start_worker(failpoints=failpoints, wait=False)
+
+    def failpoint_deaths(self) -> int:
+        return sum(
+            1 for w in self.harness.workers if w.failpoints and w.process.poll() == -signal.SIGKILL
+        )
+
+
+def _stuck(job_ids: list[int]) -> list[dict[str, Any]]:
+    fields = ("id", "status", "attempts", "last_error", "ganeti_job_id", "lease_until")
+    return list(Job.objects.filter(pk__in=job_ids).values(*fields))
+
+
 @pytest.mark.slow
 def test_a_hundred_operations_with_random_worker_kills_each_end_exactly_once(
     simulator: Any, api: Client, distributed: Distributed
@@ -328,16 +399,11 @@ def test_a_hundred_operations_with_random_worker_kills_each_end_exactly_once(
     plan, expected_up = _plan(
         rng, {n: running.sim.state.instances[n].running_on is not None for n in names}
     )
-    total = sum(len(chain) for chain in plan.values())
-    assert total == 100
-
-    slots: list[Any] = [distributed.start_worker(wait=False) for _ in range(2)]
-    restart_at: dict[int, float] = {}
-    killed = 0
-    armed_started = 0
-    next_kill = time.monotonic() + rng.uniform(1.0, 2.0)
+    assert sum(len(chain) for chain in plan.values()) == 100
+    monkey = Monkey(distributed, rng)
+    monkey.start()
     jobs: dict[int, tuple[str, str]] = {}  # gwm job id → (instance, action)
-    inflight: dict[str, int] = {}
+    inflight: dict[str, int] = {}  # instance → its running gwm job
     last_sweep = 0.0
     deadline = time.monotonic() + 150
 
@@ -346,66 +412,37 @@ def test_a_hundred_operations_with_random_worker_kills_each_end_exactly_once(
 
     while unposted() or inflight:
         now = time.monotonic()
-        assert now < deadline, (
-            f"not every operation ended: {len(inflight)} in flight, {unposted()} not posted; "
-            f"{[Job.objects.filter(pk=j).values('status', 'attempts', 'last_error', 'ganeti_job_id').first() for j in inflight.values()]}\n"
-            f"{distributed.logs_tail()}"
-        )
-        # An instance whose job ended takes its next operation (its status is no longer held).
-        if inflight:
-            ended = set(
-                Job.objects.filter(pk__in=inflight.values(), status__in=FINAL_STATUSES).values_list(
-                    "pk", flat=True
-                )
+        if now > deadline:
+            raise AssertionError(
+                f"operations lost: {unposted()} never posted, still not ended: "
+                f"{_stuck(list(inflight.values()))}\n{distributed.logs_tail()}"
             )
-            inflight = {n: j for n, j in inflight.items() if j not in ended}
+        # An instance whose job ended takes its next operation (no longer held: no 409).
+        ended = set(
+            Job.objects.filter(pk__in=inflight.values(), status__in=FINAL_STATUSES).values_list(
+                "pk", flat=True
+            )
+        )
+        inflight = {name: pk for name, pk in inflight.items() if pk not in ended}
         for name in names:
             if name not in inflight and plan[name]:
                 action = plan[name].pop(0)
                 job = _post(api, f"/instances/{name}/actions", {"action": action})
                 jobs[job["id"]] = (name, action)
                 inflight[name] = job["id"]
-        chaos = unposted() > 0
-        # SIGKILL a worker at random moments (armed ones die by themselves at a submission).
-        if chaos and now >= next_kill:
-            victims = [w for w in slots if w.alive and not w.failpoints]
-            if victims:
-                rng.choice(victims).kill()
-                killed += 1
-            next_kill = now + rng.uniform(1.0, 3.0)
-        # Dead workers are replaced after a moment; a few replacements carry the failpoint.
-        for index, worker in enumerate(slots):
-            if worker.alive:
-                continue
-            if index not in restart_at:
-                restart_at[index] = now + rng.uniform(0.2, 1.0)
-            elif now >= restart_at.pop(index):
-                arm = (
-                    chaos
-                    and unposted() > 20
-                    and armed_started < CHAOS_ARMED_WORKERS
-                    and not any(w.alive and w.failpoints for w in slots)
-                    and rng.random() < 0.6
-                )
-                armed_started += arm
-                slots[index] = distributed.start_worker(
-                    failpoints="operations.after_submit" if arm else "", wait=False
-                )
-        if now - last_sweep >= 0.5:  # the sweeper, as `gwm beat` runs it
+        # Chaos while operations are still being asked for; then the tail runs in peace.
+        monkey.step(now, chaos=unposted() > 0, may_arm=unposted() > 20)
+        if now - last_sweep >= 0.5:  # the sweeper, as `gwm beat` runs it (every 5 s)
             sweep()
             last_sweep = now
         time.sleep(0.05)
 
-    failpoint_deaths = sum(
-        1 for w in distributed.workers if w.failpoints and w.process.poll() == -signal.SIGKILL
-    )
     rows = {job.pk: job for job in Job.objects.filter(pk__in=jobs)}
-    assert len(rows) == total
-    # Every operation ended, and ended well: all were valid for their instance's state.
-    failed = {
-        pk: (jobs[pk], job.status, job.error) for pk, job in rows.items() if job.status != "SUCCESS"
-    }
-    assert not failed
+    assert len(rows) == 100
+    # Every operation ended, and ended well: each was valid for its instance's state.
+    failed = {pk: (jobs[pk], job.status, job.error) for pk, job in rows.items()}
+    failed = {pk: failure for pk, failure in failed.items() if failure[1] != JobStatus.SUCCESS}
+    assert failed == {}
     # Exactly one Ganeti job per gwm job, found by reason trail, and it is the one recorded.
     reasons = gwm_reasons(running)
     assert {pk: n for pk, n in reasons.items() if n != 1} == {}, "an operation ran twice"
@@ -414,15 +451,17 @@ def test_a_hundred_operations_with_random_worker_kills_each_end_exactly_once(
         (ganeti_job,) = ganeti_jobs(running, pk)
         assert job.ganeti_job_id == ganeti_job.id
         name, action = jobs[pk]
-        assert ganeti_job.ops[0].input.get("instance_name") == name
+        assert ganeti_job.ops[0].input["OP_ID"] == OPCODES[action]
+        assert ganeti_job.ops[0].input["instance_name"] == name
     # Ganeti's instances are where the chains of operations leave them.
     assert {n: running.sim.state.instances[n].running_on is not None for n in names} == expected_up
     # The chaos happened: kills, failpoint deaths, and adoptions of what those left behind.
     adopted = sum(1 for job in rows.values() if "adopted" in job.last_error)
+    deaths = monkey.failpoint_deaths()
     print(
-        f"chaos: {killed} kills, {failpoint_deaths} failpoint deaths, {adopted} adopted, "
+        f"chaos: {monkey.kills} kills, {deaths} failpoint deaths, {adopted} adopted, "
         f"{len(distributed.workers)} worker processes"
     )
-    assert killed >= 3
-    assert failpoint_deaths >= 2
-    assert adopted >= failpoint_deaths
+    assert monkey.kills >= 3
+    assert deaths >= 2
+    assert adopted >= deaths  # each death left a submitted job that only adoption could find

@@ -494,7 +494,11 @@ def apply_round(
         # NO KEY: a plain FOR UPDATE would also block the foreign-key checks of every
         # transaction inserting a row that references the cluster (jobs, changes),
         # which run at commit while holding the change counter: a deadlock on PostgreSQL.
-        cluster = Cluster.objects.select_for_update(no_key=True).get(pk=cluster_id)
+        locked = Cluster.objects.select_for_update(no_key=True)
+        if read.info is None:
+            # Most rounds do not touch the cluster's own info: do not decode it.
+            locked = locked.defer("info", "tls_ca_pem")
+        cluster = locked.get(pk=cluster_id)
         newer = _changed_since(cluster, read_after)
         records: list[ChangeRecord] = []
         if also is not None:
@@ -555,7 +559,16 @@ def apply_round(
                     },
                 )
             )
-        cluster.save()
+        written = {
+            "last_job_id",
+            "open_job_ids",
+            "synced_at",
+            f"{tier}_synced_at",
+            "runtime_cost",
+            "updated_at",
+            *cluster_changed,
+        }
+        cluster.save(update_fields=sorted(written))
         changes_record(cluster_id=cluster.pk, cluster_name=cluster.name, records=records)
         return len(records)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ninja import Schema
 from pydantic import ConfigDict
 
@@ -25,8 +23,3 @@ class ApiRoot(Schema):
     gwm_version: str
     api_version: str
     features: list[str]
-
-
-class Health(Schema):
-    status: str
-    checks: dict[str, Any] = {}

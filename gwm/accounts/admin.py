@@ -1,6 +1,21 @@
-from django.contrib import admin
+"""Admin pages for API tokens: created through the same service as ``gwm token create``.
+
+A token's secret exists only at creation: the admin shows it once, in the page
+that follows the save, and stores only its hash, like the command line does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from gwm.accounts.models import ApiToken
+from gwm.accounts.services import token_create, token_revoke
+
+ADD_FIELDS = ("user", "name", "expires_at")
 
 
 @admin.register(ApiToken)
@@ -16,4 +31,34 @@ class ApiTokenAdmin(admin.ModelAdmin):
     )
     list_filter = ("revoked_at",)
     search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("prefix", "secret_hash", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        if obj is None:
+            return ADD_FIELDS
+        return (*ADD_FIELDS, "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        if obj is None:
+            return ()
+        # The secret cannot be changed, only revoked and replaced by a new token.
+        return ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, plaintext = token_create(user=obj.user, name=obj.name, expires_at=obj.expires_at)
+        obj.pk, obj.prefix, obj.secret_hash = token.pk, token.prefix, token.secret_hash
+        obj.created_at = token.created_at
+        self.message_user(
+            request,
+            f"Token {token.name!r} created. Copy it now; it is not shown again: {plaintext}",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            token_revoke(token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).")

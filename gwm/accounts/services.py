@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -22,19 +22,31 @@ def _hash(secret: str) -> str:
 
 @transaction.atomic
 def token_create(
-    *, user: User, name: str, expires_in: timedelta | None = None
+    *,
+    user: User,
+    name: str,
+    expires_in: timedelta | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns the row and the plaintext, shown only now."""
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
+    if expires_in is not None:
+        expires_at = timezone.now() + expires_in
     token = ApiToken.objects.create(
         user=user,
         name=name,
         prefix=prefix,
         secret_hash=_hash(secret),
-        expires_at=timezone.now() + expires_in if expires_in else None,
+        expires_at=expires_at,
     )
     return token, f"{TOKEN_PREFIX}_{prefix}_{secret}"
+
+
+@transaction.atomic
+def token_revoke(token: ApiToken) -> None:
+    """Revoked tokens stop working on the next request; the row stays for the record."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 def token_authenticate(plaintext: str) -> ApiToken | None:

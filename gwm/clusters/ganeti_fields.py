@@ -3,8 +3,10 @@
 Fields are split by cost (RAPI-NOTES.md, "Cost"): *config* fields come from
 Ganeti's configuration and are cheap; *runtime* fields make Ganeti ask every
 node and are only read by the runtime sweep. ``/2/query/<resource>`` answers
-each cell as ``[status, value]``; status 0 is a value, anything else means
-"no data" (unknown field, node down, offline...).
+each cell as ``[status, value]``: 0 is a value; 2 (no data: node down) and 4
+(node offline) mean "Ganeti could not ask", so the last known value stays;
+3 (unavailable) means the item has no such value now, such as the memory of a
+stopped instance, so a field marked ``unavailable_is_none`` becomes None.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from gwm.rapi.constants import AdminState
 from gwm.rapi.constants import InstanceStatus as GanetiInstanceStatus
 
 QUERY_STATUS_NORMAL = 0
+QUERY_STATUS_UNAVAILABLE = 3
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class Field:
     ganeti: str
     column: str
     convert: Callable[[Any], Any] | None = None
+    #: Ganeti's "unavailable" (not "no data") clears the column: the value is gone.
+    unavailable_is_none: bool = False
 
 
 def _float(value: Any) -> float | None:
@@ -97,8 +102,8 @@ INSTANCE_NIC_LISTS = {
 INSTANCE_RUNTIME = [
     Field("status", "ganeti_status", _str),
     Field("oper_state", "oper_state"),
-    Field("oper_ram", "oper_ram"),
-    Field("oper_vcpus", "oper_vcpus"),
+    Field("oper_ram", "oper_ram", unavailable_is_none=True),
+    Field("oper_vcpus", "oper_vcpus", unavailable_is_none=True),
 ]
 
 
@@ -185,7 +190,12 @@ def row_values(
     values: dict[str, Any] = {}
     for field in fields:
         cell = cells.get(field.ganeti)
-        if cell is None or cell[0] != QUERY_STATUS_NORMAL:
+        if cell is None:
+            continue
+        if cell[0] == QUERY_STATUS_UNAVAILABLE and field.unavailable_is_none:
+            values[field.column] = None
+            continue
+        if cell[0] != QUERY_STATUS_NORMAL:
             continue
         value = cell[1]
         values[field.column] = field.convert(value) if field.convert else value

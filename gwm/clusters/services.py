@@ -8,13 +8,14 @@ transaction opens, never inside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gwm.clusters import tasks
-from gwm.clusters.ganeti import PROBE_TIMEOUT, build_client, probe_problem
+from gwm.clusters.ganeti import PROBE_TIMEOUT, build_client, ca_file_for, probe_problem
 from gwm.clusters.models import Cluster, ClusterStatus
 from gwm.errors import Conflict, ValidationFailed
 from gwm.events.models import ChangeAction
@@ -57,7 +58,26 @@ class Connection:
 
 
 def cluster_probe(connection: Connection) -> dict[str, Any]:
-    """Ask RAPI for /2/info with these settings; a clear 422 when it does not answer right."""
+    """Ask RAPI for /2/info with these settings; a clear 422 when it does not answer right.
+
+    A refused probe leaves no trace: the CA file it wrote for its client is
+    removed again unless a registered cluster trusts that same CA.
+    """
+    try:
+        return _probe(connection)
+    except RapiCheckFailed:
+        _forget_ca_file(connection.tls_ca_pem)
+        raise
+
+
+def _forget_ca_file(pem: str) -> None:
+    if not pem or Cluster.objects.filter(tls_ca_pem=pem).exists():
+        return
+    path = Path(ca_file_for(pem))
+    path.unlink(missing_ok=True)
+
+
+def _probe(connection: Connection) -> dict[str, Any]:
     try:
         with build_client(**connection.__dict__, timeout=PROBE_TIMEOUT) as client:
             info = client.get_cluster_info()
@@ -170,7 +190,11 @@ def cluster_update(cluster: Cluster, *, changes: dict[str, Any], check: bool = T
 
 
 def cluster_delete(cluster: Cluster) -> None:
+    """Unregister: the cached objects go with it, and its unfinished jobs end now."""
+    from gwm.operations.services import jobs_end_for_cluster
+
     with transaction.atomic():
+        jobs_end_for_cluster(cluster)
         changes_record(
             cluster_id=None,
             cluster_name=cluster.name,

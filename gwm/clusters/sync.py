@@ -470,6 +470,17 @@ def _apply_info(cluster: Cluster, info: dict[str, Any]) -> list[str]:
     return changed
 
 
+def _cluster_record(cluster: Cluster, changed: list[str]) -> ChangeRecord:
+    """The change row of a cluster's own columns (its raw ``info`` is named, not copied)."""
+    return ChangeRecord(
+        "cluster",
+        cluster.name,
+        ChangeAction.UPDATED,
+        sorted(set(changed)),
+        {c: _jsonable(getattr(cluster, c)) for c in set(changed) if c != "info"},
+    )
+
+
 def apply_round(
     cluster_id: int,
     read: RoundRead,
@@ -546,19 +557,7 @@ def apply_round(
         if tier == "runtime":
             cluster.runtime_cost = rapi_seconds
         if cluster_changed:
-            records.append(
-                ChangeRecord(
-                    "cluster",
-                    cluster.name,
-                    ChangeAction.UPDATED,
-                    sorted(set(cluster_changed)),
-                    {
-                        c: _jsonable(getattr(cluster, c))
-                        for c in set(cluster_changed)
-                        if c != "info"
-                    },
-                )
-            )
+            records.append(_cluster_record(cluster, cluster_changed))
         written = {
             "last_job_id",
             "open_job_ids",
@@ -601,8 +600,11 @@ def apply_refresh(
         records += _apply_objects(
             Network, "network", cluster, read.networks, set(read.networks), now
         )
-    if read.info is not None and _apply_info(cluster, read.info):
-        cluster.save()
+    if read.info is not None:
+        info_changed = _apply_info(cluster, read.info)
+        if info_changed:
+            cluster.save(update_fields=[*info_changed, "updated_at"])
+            records.append(_cluster_record(cluster, info_changed))
     gone = Instance.objects.filter(
         cluster=cluster, name__in=gone_instances, held_by_job__isnull=True
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gwm.rapi import RapiClient
 
@@ -24,6 +24,29 @@ class Params(BaseModel):
 
 class NoParams(Params):
     pass
+
+
+class Changes(Params):
+    """A modify body: it must change something, or Ganeti has nothing to do (422).
+
+    An empty ``{}`` or ``[]`` changes nothing either.
+
+    Fields named in ``modifiers`` only say how to change (``force``), not what.
+    """
+
+    modifiers: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Changes:
+        changes = [
+            name
+            for name in type(self).model_fields
+            if name not in self.modifiers and getattr(self, name) not in (None, {}, [])
+        ]
+        if not changes:
+            settable = sorted(set(type(self).model_fields) - self.modifiers)
+            raise ValueError(f"nothing to change: give at least one of {', '.join(settable)}")
+        return self
 
 
 def _args(params: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -114,7 +137,9 @@ class InstanceDelete(Params):
     shutdown_timeout: int | None = Field(None, ge=0)
 
 
-class InstanceModify(Params):
+class InstanceModify(Changes):
+    modifiers: ClassVar[frozenset[str]] = frozenset({"force", "wait_for_sync"})
+
     beparams: dict[str, Any] | None = None
     hvparams: dict[str, Any] | None = None
     osparams: dict[str, Any] | None = None
@@ -485,7 +510,7 @@ class GroupCreate(Params):
     alloc_policy: Literal["preferred", "last_resort", "unallocable"] | None = None
 
 
-class GroupModify(Params):
+class GroupModify(Changes):
     alloc_policy: Literal["preferred", "last_resort", "unallocable"] | None = None
     ndparams: dict[str, Any] | None = None
     diskparams: dict[str, Any] | None = None
@@ -577,7 +602,7 @@ class NetworkCreate(Params):
     tags: list[str] | None = None
 
 
-class NetworkModify(Params):
+class NetworkModify(Changes):
     gateway: str | None = None
     network6: str | None = None
     gateway6: str | None = None

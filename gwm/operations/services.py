@@ -469,6 +469,10 @@ def job_cancel(job: Job) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.finished:
             raise Conflict(f"job {job.pk} already ended ({job.status})", code="job_finished")
+        if job.cluster_id is None:
+            # Its cluster was unregistered: no worker can reach Ganeti for it any more.
+            _end_orphan(job)
+            return job
         if job.ganeti_job_id is None:
             job.status = JobStatus.CANCELED
             job.finished_at = timezone.now()
@@ -483,6 +487,87 @@ def job_cancel(job: Job) -> Job:
         job_id = job.pk
         transaction.on_commit(lambda: tasks.cancel_job.delay(job_id))
     return job
+
+
+def _end_orphan(job: Job) -> None:
+    """End a job whose cluster is no longer registered (called inside a transaction).
+
+    A job that never reached Ganeti is CANCELED; one that did is ERROR, since
+    gwm can no longer tell how it ends (Ganeti may still run it).
+    """
+    if job.ganeti_job_id is None:
+        job.status = JobStatus.CANCELED
+        message = f"cluster {job.cluster_name} was unregistered before the job reached Ganeti"
+    else:
+        job.status = JobStatus.ERROR
+        message = (
+            f"cluster {job.cluster_name} was unregistered while Ganeti job "
+            f"{job.ganeti_job_id} was in flight; gwm no longer follows it"
+        )
+    job.error = {"code": "cluster_unregistered", "message": message}
+    job.finished_at = timezone.now()
+    job.next_attempt_at = None
+    job.lease_owner, job.lease_until = "", None
+    job.save()
+    changes_record(
+        cluster_id=None,
+        cluster_name=job.cluster_name,
+        records=[_job_change(job, ChangeAction.UPDATED, ["status"])],
+    )
+    publish_on_commit(job_channel(job.pk))
+
+
+def jobs_end_for_cluster(cluster: Cluster) -> int:
+    """End every unfinished job of ``cluster``, which is being unregistered.
+
+    Called inside the unregistering transaction, before the cluster row goes, so
+    no job is left that no worker could ever finish.
+    """
+    jobs = list(
+        Job.objects.select_for_update()
+        .filter(cluster=cluster)
+        .exclude(status__in=FINAL_STATUSES)
+        .order_by("pk")
+    )
+    for job in jobs:
+        job.cluster_id = None
+        _end_orphan(job)
+    return len(jobs)
+
+
+def job_end_orphan(job_id: int) -> None:
+    """A worker met an unfinished job whose cluster is gone (rows from before the fix)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if not job.finished and job.cluster_id is None:
+            _end_orphan(job)
+
+
+PURGE_BATCH = 1000
+
+
+def jobs_purge(*, finished_before: datetime) -> int:
+    """Delete finished jobs older than the cutoff, each with its change row."""
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Job.objects.select_for_update()
+                .filter(finished_at__lt=finished_before)
+                .order_by("pk")
+                .values_list("pk", "cluster_id", "cluster_name")[:PURGE_BATCH]
+            )
+            if not batch:
+                return deleted
+            by_cluster: dict[tuple[int | None, str], list[ChangeRecord]] = {}
+            for job_id, cluster_id, cluster_name in batch:
+                by_cluster.setdefault((cluster_id, cluster_name), []).append(
+                    ChangeRecord("job", str(job_id), ChangeAction.DELETED, [], {"purged": True})
+                )
+            for (cluster_id, cluster_name), records in by_cluster.items():
+                changes_record(cluster_id=cluster_id, cluster_name=cluster_name, records=records)
+            Job.objects.filter(pk__in=[row[0] for row in batch]).delete()
+            deleted += len(batch)
 
 
 def jobs_record_foreign(cluster: Cluster, foreign_jobs: list[dict[str, Any]]) -> list[ChangeRecord]:

@@ -116,9 +116,15 @@ def submit_job(job_id: int) -> None:
 
 def _submit(job_id: int, owner: str) -> None:
     job = Job.objects.select_related("cluster").get(pk=job_id)
-    if job.ganeti_job_id is not None or job.finished or job.cluster is None:
+    if job.ganeti_job_id is not None or job.finished:
         return
-    action = ACTIONS[job.action]
+    if job.cluster is None:
+        services.job_end_orphan(job_id)
+        return
+    action = ACTIONS.get(job.action)
+    if action is None:
+        _finish_unsendable(job, f"gwm has no action {job.action!r} any more")
+        return
     try:
         client = client_for(job.cluster)
     except SyncFailure as failure:
@@ -156,6 +162,13 @@ def _submit(job_id: int, owner: str) -> None:
             # Ganeti refused the request itself (bad parameters, permissions).
             _finish_refused(job, exc)
             return
+        except Exception as exc:
+            # gwm could not even build the request (a parameter the client rejects,
+            # a bug): retrying would fail the same way forever while holding the
+            # resource, so the job ends here and says why.
+            log.exception("job %s: the request to Ganeti could not be built", job_id)
+            _finish_unsendable(job, f"gwm could not build the request to Ganeti: {exc}")
+            return
         failpoint("operations.after_submit")
         services.job_submitted(job_id, ganeti_job_id)
 
@@ -177,6 +190,11 @@ def _finish_refused(job: Job, exc: RapiError) -> None:
         }.get(exc.status, "rejected")
     error = {"code": code, "message": str(exc), "ganeti": getattr(exc, "body", None)}
     services.job_finish(job.pk, status=JobStatus.ERROR, error=error, refresh=_read_refresh(job))
+
+
+def _finish_unsendable(job: Job, message: str) -> None:
+    error = {"code": "request_invalid", "message": message, "ganeti": None}
+    services.job_finish(job.pk, status=JobStatus.ERROR, error=error)
 
 
 def _find_submitted(client: RapiClient, job: Job, action: Action) -> int | None:
@@ -224,7 +242,10 @@ def track_job(job_id: int) -> None:
 def _track(job_id: int) -> bool:
     """Follow the Ganeti job for one slice; True when it ended (and was finished here)."""
     job = Job.objects.select_related("cluster").get(pk=job_id)
-    if job.finished or job.ganeti_job_id is None or job.cluster is None:
+    if job.finished or job.ganeti_job_id is None:
+        return True
+    if job.cluster is None:
+        services.job_end_orphan(job_id)
         return True
     gid = job.ganeti_job_id
     deadline = time.monotonic() + _track_slice_seconds()
@@ -414,5 +435,4 @@ def _dispatch(job_id: int) -> bool:
 @shared_task(name="operations.purge_old_jobs", ignore_result=True)
 def purge_old_jobs() -> int:
     cutoff = timezone.now() - timedelta(days=settings.GWM_JOB_RETENTION_DAYS)
-    deleted, _ = Job.objects.filter(finished_at__lt=cutoff).delete()
-    return deleted
+    return services.jobs_purge(finished_before=cutoff)

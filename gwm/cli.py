@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Annotated
 
 import typer
@@ -27,6 +29,37 @@ def _django_setup() -> None:
         raise typer.Exit(2) from None
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` right now, or None if it can.
+
+    A bind test made the way uvicorn binds (``SO_REUSEADDR``), so a port in
+    TIME_WAIT counts as free and one with a listener (on this address or on
+    every address) as taken. The socket is closed again at once.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, OverflowError) as exc:
+        return f"cannot listen on {host}:{port} ({exc})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use"
+            return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def exit_if_port_taken(command: str, host: str, port: int, *, what: str, choose: str) -> None:
+    """One line on stderr and exit status 1 when ``host:port`` cannot be listened on."""
+    problem = port_problem(host, port)
+    if problem is not None:
+        typer.echo(f"gwm {command}: {problem} ({what}); choose another with {choose}", err=True)
+        raise typer.Exit(1)
+
+
 def _manage(*argv: str) -> None:
     _django_setup()
     from django.core.management import execute_from_command_line
@@ -37,12 +70,13 @@ def _manage(*argv: str) -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8000,
     migrate: Annotated[bool, typer.Option(help="apply migrations before serving")] = True,
 ) -> None:
     """Serve the API (embedded mode also runs the workers in this process)."""
     import uvicorn
 
+    exit_if_port_taken("serve", host, port, what="the API", choose="--port")
     _django_setup()
     from django.conf import settings
 
@@ -131,10 +165,15 @@ def token_create(
     from datetime import timedelta
 
     from django.contrib.auth import get_user_model
+    from django.db import DatabaseError
 
     from gwm.accounts.services import token_create as create
 
-    account = get_user_model().objects.filter(username=user).first()
+    try:
+        account = get_user_model().objects.filter(username=user).first()
+    except DatabaseError as exc:
+        typer.echo(f"gwm: cannot read the users ({exc}); run gwm migrate first", err=True)
+        raise typer.Exit(1) from None
     if account is None:
         typer.echo(f"gwm: no user named {user!r} (create one with gwm createsuperuser)", err=True)
         raise typer.Exit(1)

@@ -3,6 +3,11 @@
 Everything lives under GWM_DATA_DIR: the SQLite file, the admin password and
 API token it prints (kept in demo-credentials.json so a rerun prints the same
 ones), and the simulator's certificate, which gwm pins.
+
+It listens on 127.0.0.1:8000 (the API; --port, GWM_DEMO_PORT) and
+127.0.0.1:15081 (the simulated RAPI; --sim-port, GWM_DEMO_SIM_PORT). Both are
+checked with a bind before anything is created or printed, so a taken port is
+one line on stderr and exit status 1, never a banner, a token or a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Annotated, Any
 import typer
 
 DEMO_CLUSTER = "demo"
+#: The simulated cluster listens here only (it is reached by gwm in this process).
+SIM_HOST = "127.0.0.1"
 
 
 def _credentials(data_dir: Path) -> dict[str, Any]:
@@ -66,18 +73,80 @@ def _register(url: str, cert_path: Path | None) -> None:
         services.cluster_update(existing, changes={**connection.__dict__, **intervals})
 
 
+def _free_near(host: str, port: int, avoid: set[int]) -> int | None:
+    """The first port above ``port`` that can be listened on now (for the hint)."""
+    from gwm.cli import port_problem
+
+    for candidate in range(port + 1, min(port + 100, 65535) + 1):
+        if candidate not in avoid and port_problem(host, candidate) is None:
+            return candidate
+    return None
+
+
+def _check_ports(host: str, port: int, sim_port: int) -> None:
+    """Exit with one line before anything is set up or printed when a port is not free."""
+    from gwm.cli import port_problem
+
+    if port == sim_port:
+        typer.echo(
+            f"gwm demo: the API and the simulated cluster cannot both use port {port};"
+            " choose another with --sim-port or GWM_DEMO_SIM_PORT",
+            err=True,
+        )
+        raise typer.Exit(1)
+    checks = [
+        (host, port, "gwm's API", "--port", "GWM_DEMO_PORT"),
+        (SIM_HOST, sim_port, "the simulated cluster's RAPI", "--sim-port", "GWM_DEMO_SIM_PORT"),
+    ]
+    # Port 0 (simulator only) means any free port: nothing to check.
+    failed = [
+        (address, number, what, flag, env, problem)
+        for address, number, what, flag, env in checks
+        if number and (problem := port_problem(address, number)) is not None
+    ]
+    if not failed:
+        return
+    avoid = {port, sim_port}
+    suggestions = []
+    for address, number, _, _, env, _ in failed:
+        spare = _free_near(address, number, avoid)
+        if spare is not None:
+            avoid.add(spare)
+            suggestions.append(f"{env}={spare}")
+    example = f", e.g. {' '.join(suggestions)} make demo" if suggestions else ""
+    problems = " and ".join(f"{problem} ({what})" for _, _, what, _, _, problem in failed)
+    choose = " and ".join(f"{flag} or {env}" for _, _, _, flag, env, _ in failed)
+    typer.echo(f"gwm demo: {problems}; choose another with {choose}{example}", err=True)
+    raise typer.Exit(1)
+
+
 def demo(
-    host: Annotated[str, typer.Option(help="address gwm listens on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port gwm listens on")] = 8000,
-    sim_port: Annotated[int, typer.Option(help="port of the simulated cluster's RAPI")] = 15081,
-    nodes: Annotated[int, typer.Option(help="nodes of the simulated cluster")] = 3,
-    instances: Annotated[int, typer.Option(help="instances of the simulated cluster")] = 40,
+    host: Annotated[
+        str, typer.Option(help="address gwm listens on", envvar="GWM_DEMO_HOST")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="port gwm listens on", envvar="GWM_DEMO_PORT", min=1, max=65535)
+    ] = 8000,
+    sim_port: Annotated[
+        int,
+        typer.Option(
+            help="port of the simulated cluster's RAPI (0: any free port)",
+            envvar="GWM_DEMO_SIM_PORT",
+            min=0,
+            max=65535,
+        ),
+    ] = 15081,
+    nodes: Annotated[int, typer.Option(help="nodes of the simulated cluster", min=1)] = 3,
+    instances: Annotated[int, typer.Option(help="instances of the simulated cluster", min=0)] = 40,
 ) -> None:
     """Run gwm with its embedded defaults and a simulated Ganeti cluster registered."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gwm.settings")
-    import django
+    # Before anything is created or printed: a taken port is one clear line.
+    _check_ports(host, port, sim_port)
 
-    django.setup()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gwm.settings")
+    from gwm.cli import _django_setup
+
+    _django_setup()
     import uvicorn
     from django.conf import settings
     from django.core.management import call_command
@@ -89,13 +158,24 @@ def demo(
     from gwm.simulator.server import serve_in_thread
 
     call_command("migrate", interactive=False, verbosity=0)
-    credentials = _credentials(settings.DATA_DIR)
 
     state = generate_cluster(
         nodes=nodes, instances=instances, seed=1, cluster_name="demo.example.test"
     )
     sim = Simulator(state, SimConfig(time_scale=0.2), dict(DEFAULT_USERS))
-    running = serve_in_thread(sim, port=sim_port, cert_out=settings.DATA_DIR / "demo-simulator.pem")
+    try:
+        running = serve_in_thread(
+            sim, host=SIM_HOST, port=sim_port, cert_out=settings.DATA_DIR / "demo-simulator.pem"
+        )
+    except RuntimeError:
+        # Taken between the check and now: uvicorn has logged why just above.
+        typer.echo(
+            f"gwm demo: the simulated cluster could not listen on {SIM_HOST}:{sim_port};"
+            " choose another with --sim-port or GWM_DEMO_SIM_PORT",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    credentials = _credentials(settings.DATA_DIR)
     _register(running.url, running.cert_path)
     workers = start_embedded_workers()
 

@@ -564,8 +564,8 @@ def jobs_purge(*, finished_before: datetime) -> int:
                 by_cluster.setdefault((cluster_id, cluster_name), []).append(
                     ChangeRecord("job", str(job_id), ChangeAction.DELETED, [], {"purged": True})
                 )
-            for (cluster_id, cluster_name), records in by_cluster.items():
-                changes_record(cluster_id=cluster_id, cluster_name=cluster_name, records=records)
+            for (owner_id, owner_name), records in by_cluster.items():
+                changes_record(cluster_id=owner_id, cluster_name=owner_name, records=records)
             Job.objects.filter(pk__in=[row[0] for row in batch]).delete()
             deleted += len(batch)
 

@@ -28,7 +28,9 @@ def parse_user(spec: str) -> tuple[str, str, frozenset[str]]:
 def simulator(
     nodes: Annotated[int, typer.Option(help="number of nodes", min=1)] = 2,
     instances: Annotated[int, typer.Option(help="number of instances", min=0)] = 20,
-    port: Annotated[int, typer.Option(help="port to listen on (Ganeti's is 5080)")] = 5080,
+    port: Annotated[
+        int, typer.Option(help="port to listen on (Ganeti's is 5080)", min=1, max=65535)
+    ] = 5080,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     hostname: Annotated[
         str | None, typer.Option(help="name in the certificate and URL (default: --host)")
@@ -57,6 +59,10 @@ def simulator(
     ] = None,
 ) -> None:
     """Serve a stateful Ganeti RAPI v2 simulator (one cluster) until interrupted."""
+    from gwm.cli import exit_if_port_taken
+
+    # Before the cluster is generated or anything is printed.
+    exit_if_port_taken("simulator", host, port, what="the simulated RAPI", choose="--port")
     users = dict(DEFAULT_USERS)
     if user:
         users = {}

@@ -11,14 +11,16 @@ from tests.simulator.conftest import Sim
 
 
 def test_latency_fault(sim: Sim) -> None:
-    sim.admin("PUT", "/faults", json={"latency": 0.3})
+    # The added latency is a lower bound (deterministic); the answer without it is
+    # only checked to be faster than that, with room for a loaded machine.
+    sim.admin("PUT", "/faults", json={"latency": 1.0})
     started = time.monotonic()
     assert sim.client.get("/version").status_code == 200
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 1.0
     sim.admin("DELETE", "/faults")
     started = time.monotonic()
     sim.client.get("/version")
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 1.0
 
 
 def test_forced_status_for_n_requests(sim: Sim) -> None:

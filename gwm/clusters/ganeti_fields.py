@@ -1,6 +1,6 @@
 """Which Ganeti query fields gwm reads, and how they map onto the cache's columns.
 
-Fields are split by cost (RAPI-NOTES.md, "Cost"): *config* fields come from
+Fields are split by cost (docs/sync.md, "Tiers"): *config* fields come from
 Ganeti's configuration and are cheap; *runtime* fields make Ganeti ask every
 node and are only read by the runtime sweep. ``/2/query/<resource>`` answers
 each cell as ``[status, value]``: 0 is a value; 2 (no data: node down) and 4
@@ -226,7 +226,7 @@ def zip_lists(
 
 
 def instance_status(ganeti_status: str, admin_state: str) -> str:
-    """gwm's instance status from Ganeti's (ARCHITECTURE.md, "Status model")."""
+    """gwm's instance status from Ganeti's (docs/status-model.md)."""
     if ganeti_status == GanetiInstanceStatus.RUNNING:
         return InstanceStatus.RUNNING
     if ganeti_status in {

@@ -1,6 +1,6 @@
 """The cluster registry and gwm's cache of each cluster's Ganeti objects.
 
-Each cached object keeps gwm's ``status`` (ARCHITECTURE.md, "Status model")
+Each cached object keeps gwm's ``status`` (docs/status-model.md)
 beside Ganeti's raw status fields and ``synced_at``. Columns hold what users
 filter and sort on; the rest of Ganeti's answer stays in JSON columns with
 Ganeti's own names.

@@ -1,11 +1,11 @@
 """The sync engine: read a cluster through RAPI, then write only what differs.
 
-Reading and writing are separate steps on purpose (STYLE.md habit 7): the
+Reading and writing are separate steps on purpose (no RAPI call inside a transaction): the
 ``read_*`` functions talk to Ganeti and never touch a transaction; the
 ``apply_*`` functions write one transaction per round, with one Change row per
 object that changed.
 
-Three tiers (ARCHITECTURE.md, "Sync"):
+Three tiers (docs/sync.md):
 
 * fast: the instance fingerprints (config-only ``serial_no``, ``mtime``...),
   every node's config, and the Ganeti jobs that appeared since the last

@@ -2,7 +2,7 @@
 
 One table, so the API, the services and the workers agree on what each action
 is. Parameter schemas reject unknown fields (422), and each action says which
-resource status it holds while it runs (ARCHITECTURE.md, "Status model").
+resource status it holds while it runs (docs/status-model.md).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gwm.kit.names import GanetiName
 from gwm.rapi import RapiClient
 
 Call = Callable[[RapiClient, str, dict[str, Any], str | None, bool], int]
@@ -92,7 +93,7 @@ class Nic(Params):
 
 
 class InstanceCreate(Params):
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[\w.-]+$")
+    name: GanetiName
     disk_template: Literal[
         "diskless", "file", "sharedfile", "plain", "drbd", "blockdev", "rbd", "ext", "gluster"
     ]
@@ -192,7 +193,7 @@ class Failover(Params):
 
 
 class Rename(Params):
-    new_name: str = Field(min_length=1, max_length=255, pattern=r"^[\w.-]+$")
+    new_name: GanetiName
     ip_check: bool | None = None
     name_check: bool | None = None
 
@@ -506,7 +507,7 @@ NODE_ACTIONS = [
 
 
 class GroupCreate(Params):
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[\w.-]+$")
+    name: GanetiName
     alloc_policy: Literal["preferred", "last_resort", "unallocable"] | None = None
 
 
@@ -518,7 +519,7 @@ class GroupModify(Changes):
 
 
 class NewName(Params):
-    new_name: str = Field(min_length=1, max_length=255, pattern=r"^[\w.-]+$")
+    new_name: GanetiName
 
 
 class AssignNodes(Params):
@@ -592,7 +593,7 @@ GROUP_ACTIONS = [
 
 
 class NetworkCreate(Params):
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[\w.-]+$")
+    name: GanetiName
     network: str = Field(description="IPv4 network in CIDR form, e.g. 10.0.0.0/24")
     gateway: str | None = None
     network6: str | None = None

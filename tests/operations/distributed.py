@@ -41,7 +41,7 @@ def broker_url() -> str:
 
 
 def require_broker(url: str) -> None:
-    """A suite whose real service is missing fails; it is not skipped (ARCHITECTURE.md)."""
+    """A suite whose real service is missing fails; it is not skipped (docs/testing.md)."""
     from kombu import Connection
 
     try:

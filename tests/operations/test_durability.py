@@ -1,6 +1,6 @@
 """Fault injection: operations survive dead workers, an unreachable RAPI and Ganeti's archive.
 
-What ARCHITECTURE.md ("The one rule") promises, tried for real: the simulator
+What docs/operations.md ("Durability") promises, tried for real: the simulator
 over HTTPS, and — where the test is about a worker dying — `celery -A gwm
 worker` processes on RabbitMQ sharing the test database, SIGKILLed at the
 worst moments. Every test counts Ganeti jobs by their reason trail

@@ -656,7 +656,7 @@ def _foreign_action(op: dict[str, Any]) -> str:
 
 
 def problem_from_ganeti(error: Any) -> dict[str, Any]:
-    """A failed job's error as docs/api.md says: {code, message, ganeti}."""
+    """A failed job's error as docs/operations.md says: {code, message, ganeti}."""
     if error is None:
         return {"code": "ganeti_error", "message": "the job failed", "ganeti": None}
     return {

@@ -87,11 +87,22 @@ def _stale(cluster: Cluster) -> bool:
 
 
 def _check_cluster(cluster: Cluster) -> None:
+    """Refuse every operation on a cluster gwm does not know well enough now (409)."""
     if cluster.status == ClusterStatus.PROVISIONING:
         raise Conflict(
             f"cluster {cluster.name} is PROVISIONING: its first sync has not finished",
             code="resource_busy",
             resource_status="PROVISIONING",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    if _stale(cluster):
+        # Its objects read UNKNOWN: checks against them (names taken, nodes that
+        # exist, what is busy) would be checks against an old picture.
+        raise Conflict(
+            f"cluster {cluster.name} is UNKNOWN: gwm has not heard from it within "
+            f"{cluster.stale_after:g} s; try again when it has",
+            code="resource_busy",
+            resource_status="UNKNOWN",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
 
@@ -352,6 +363,10 @@ def _apply_ganeti(job: Job, ganeti: dict[str, Any], *, final: bool) -> list[str]
         mapped = FROM_GANETI.get(status, job.status)
         if not final and mapped in FINAL_STATUSES:
             mapped = JobStatus.RUNNING  # finishing is job_finish's work
+        if not final and job.status == JobStatus.CANCELING:
+            # Asked to cancel: it says so until Ganeti says how it ended, even
+            # while an opcode Ganeti would not interrupt runs on.
+            mapped = JobStatus.CANCELING
         if mapped != job.status and not job.finished:
             job.status = mapped
             changed.append("status")

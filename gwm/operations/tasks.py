@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from gwm.clusters import sync
 from gwm.clusters.ganeti import RapiReader, SyncFailure, client_for
-from gwm.clusters.models import Cluster, Instance
+from gwm.clusters.models import Cluster, Instance, Node
 from gwm.kit.failpoints import failpoint
 from gwm.operations import services
 from gwm.operations.catalog import ACTIONS, Action
@@ -303,8 +303,7 @@ def _track(job_id: int) -> bool:
                 time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
                 continue
             if status in FINAL_STATUS_NAMES:
-                _finish_from_ganeti(job, client)
-                return True
+                return _finish_from_ganeti(job, client, deadline)
     return False
 
 
@@ -324,15 +323,79 @@ def _snapshot(ganeti_job: Any) -> dict[str, Any]:
     }
 
 
-def _finish_from_ganeti(job: Job, client: RapiClient) -> None:
+def _finish_from_ganeti(job: Job, client: RapiClient, deadline: float) -> bool:
+    """End the job as Ganeti ended it; False while the jobs it submitted still run."""
     final = client.get_job(job.ganeti_job_id or 0)
     status = FROM_GANETI.get(str(final.status), JobStatus.ERROR)
     if status not in FINAL_STATUSES:  # raced a job that is not quite final yet
         status = JobStatus.ERROR
     error = services.problem_from_ganeti(final.error) if status == JobStatus.ERROR else None
+    children = child_jobs(final.opresult) if status == JobStatus.SUCCESS else []
+    if children:
+        outcome = _follow_children(client, children, deadline)
+        if outcome is None:
+            # The slice is over and the instances are still moving: keep what
+            # Ganeti said (the child job ids) and let the next slice go on.
+            services.job_progress(job.pk, ganeti=_snapshot(final))
+            return False
+        if outcome:
+            status, error = JobStatus.ERROR, outcome
     services.job_finish(
         job.pk, status=status, ganeti=_snapshot(final), error=error, refresh=_read_refresh(job)
     )
+    return True
+
+
+def child_jobs(opresult: list[Any] | None) -> list[tuple[bool, Any]]:
+    """The jobs an opcode submitted instead of doing the work itself.
+
+    Node evacuate and node migrate answer ``{"jobs": [[true, id] | [false, why], ...]}``:
+    one job per instance, and only when those end has the node really been emptied.
+    """
+    children: list[tuple[bool, Any]] = []
+    for result in opresult or []:
+        if isinstance(result, dict) and isinstance(result.get("jobs"), list):
+            children += [
+                (bool(entry[0]), entry[1])
+                for entry in result["jobs"]
+                if isinstance(entry, list | tuple) and len(entry) == 2
+            ]
+    return children
+
+
+CHILD_POLL_SECONDS = 0.5
+
+
+def _follow_children(
+    client: RapiClient, children: list[tuple[bool, Any]], deadline: float
+) -> dict[str, Any] | None:
+    """Wait for every child job: None when time ran out, {} when all succeeded, else the error."""
+    failures: list[str] = []
+    first_error: dict[str, Any] | None = None
+    for submitted, ref in children:
+        if not submitted:
+            failures.append(f"Ganeti could not submit a job: {ref}")
+            continue
+        child = client.get_job(int(ref))
+        while str(child.status) not in FINAL_STATUS_NAMES:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(CHILD_POLL_SECONDS)
+            child = client.get_job(int(ref))
+        if str(child.status) != "success":
+            problem = services.problem_from_ganeti(child.error)
+            first_error = first_error or problem
+            summary = ", ".join(child.summary or []) or "a job"
+            failures.append(
+                f"Ganeti job {ref} ({summary}) ended {child.status}: {problem['message']}"
+            )
+    if not failures:
+        return {}
+    return {
+        "code": (first_error or {}).get("code") or "child_job_failed",
+        "message": "; ".join(failures),
+        "ganeti": (first_error or {}).get("ganeti"),
+    }
 
 
 def _read_refresh(job: Job) -> services.Refresh | None:
@@ -353,12 +416,17 @@ def _read_refresh(job: Job) -> services.Refresh | None:
             "instance.failover",
         }
     elif job.resource_type == "node":
+        # Every instance the node holds, as primary or secondary: evacuating
+        # secondaries moves instances whose primary is elsewhere.
         nodes = True
-        instances = list(
+        node = Node.objects.filter(cluster=cluster, name=job.resource_name).first()
+        held = set(node.primary_instances + node.secondary_instances) if node else set()
+        held |= set(
             Instance.objects.filter(cluster=cluster)
             .filter(primary_node=job.resource_name)
             .values_list("name", flat=True)
         )
+        instances = sorted(held)
     elif job.resource_type in {"group", "network"}:
         groups = nodes = True
     elif job.resource_type == "cluster":

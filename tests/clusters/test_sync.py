@@ -147,21 +147,6 @@ def test_migration_added_and_removed_instances(simulator) -> None:
         assert cached[target].primary_node == state.node_by_uuid(state.instances[target].pnode).name
 
 
-def test_foreign_jobs_refresh_what_they_touch_without_waiting_for_the_sweep(simulator) -> None:
-    running = simulator(instances=4)
-    cluster = register(running)
-    full_sync(cluster)
-    name = sorted(running.sim.state.instances)[1]
-    # A crash leaves the config untouched; only the runtime state says so...
-    sim_admin(running, "POST", f"instances/{name}/crash")
-    # ...and the watcher's restart is a job gwm did not submit.
-    gnt(running, "watcher", "restart", name)
-    fast_round(cluster)
-    cluster.refresh_from_db()
-    assert cluster.last_job_id >= 1
-    assert Instance.objects.get(cluster=cluster, name=name).status == "RUNNING"
-
-
 def test_crash_is_seen_by_the_runtime_sweep(simulator) -> None:
     running = simulator(instances=4)
     cluster = register(running)

@@ -55,6 +55,23 @@ class Live:
     def sim_instance(self, name: str) -> Any:
         return self.running.sim.state.instances.get(name)
 
+    def quiet(self) -> None:
+        """No sync round from the workers' beat for an hour: what the cache shows
+        afterwards was written by a job's end or by a round the test ran itself."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        later = timezone.now() + timedelta(hours=1)
+        Cluster.objects.filter(pk=self.cluster.pk).update(
+            fast_interval=3600,
+            runtime_interval=3600,
+            slow_interval=3600,
+            next_fast_at=later,
+            next_runtime_at=later,
+            next_slow_at=later,
+        )
+
     def running_names(self) -> list[str]:
         return sorted(n for n, i in self.running.sim.state.instances.items() if i.running_on)
 

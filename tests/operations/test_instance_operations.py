@@ -1,4 +1,8 @@
-"""Instance operations end to end against the simulator: 202, status rules, jobs, wait."""
+"""Instance operations end to end against the simulator: 202, status rules, jobs, wait.
+
+What each action does to Ganeti and to gwm's cache is proved, action by action, in
+``test_action_proofs.py``; these tests are about the request, the job and its rules.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,11 @@ def _reasons(live, ganeti_job_id: int) -> list[str]:
 
 
 def test_start_is_accepted_tracked_and_mirrored(live) -> None:
+    live.quiet()
     name = live.stopped_names()[0]
+    before = live.instance(name)
+    assert (before["status"], before["ganeti"]["status"]) == ("STOPPED", "ADMIN_down")
+    assert live.sim_instance(name).running_on is None
     response = live.action(name, "start")
     assert response.status_code == 202, response.content
     job = response.json()
@@ -45,35 +53,12 @@ def test_start_is_accepted_tracked_and_mirrored(live) -> None:
     assert live.sim_instance(name).running_on
 
 
-@pytest.mark.parametrize(
-    ("action", "params", "check"),
-    [
-        ("shutdown", {"timeout": 5}, lambda i: i.running_on is None),
-        ("reboot", {"type": "soft"}, lambda i: i.running_on is not None),
-        ("reboot", {"type": "hard"}, lambda i: i.running_on is not None),
-        ("add-tags", {"tags": ["gwm-test"]}, lambda i: "gwm-test" in i.tags),
-        ("modify", {"beparams": {"maxmem": 2048}}, lambda i: i.beparams.get("maxmem") == 2048),
-        ("activate-disks", {}, lambda i: i.disks_active),
-        ("reinstall", {"start": True}, lambda i: i.running_on is not None),
-    ],
-)
-def test_operations_on_a_running_instance(live, action, params, check) -> None:
-    name = live.running_names()[0]
-    if action == "modify":
-        response = live.api.patch(
-            live.url(f"/instances/{name}"), params, content_type="application/json"
-        )
-    else:
-        response = live.action(name, action, **params)
-    assert response.status_code == 202, response.content
-    done = live.wait_done(response.json())
-    assert done["status"] == "SUCCESS", done
-    assert check(live.sim_instance(name))
-    assert live.instance(name)["status"] in {"RUNNING", "STOPPED"}
-
-
 def test_rename_moves_the_cache_entry(live) -> None:
+    live.quiet()
     old = live.stopped_names()[0]  # Ganeti renames only stopped instances
+    uuid = live.instance(old)["uuid"]
+    assert live.api.get(live.url("/instances/renamed.example.test")).status_code == 404
+    assert live.sim_instance("renamed.example.test") is None
     done = live.wait_done(
         live.action(
             old, "rename", new_name="renamed.example.test", name_check=False, ip_check=False
@@ -81,11 +66,17 @@ def test_rename_moves_the_cache_entry(live) -> None:
     )
     assert done["status"] == "SUCCESS", (done["error"], done["last_error"])
     assert live.api.get(live.url(f"/instances/{old}")).status_code == 404
-    assert live.instance("renamed.example.test")["status"] == "STOPPED"
+    renamed = live.instance("renamed.example.test")
+    assert (renamed["status"], renamed["uuid"]) == ("STOPPED", uuid)
+    assert live.sim_instance(old) is None
+    assert live.sim_instance("renamed.example.test").uuid == uuid
 
 
 def test_create_lists_provisioning_at_once_then_running(live) -> None:
+    live.quiet()
     node = sorted(live.running.sim.state.nodes)[0]
+    assert live.api.get("/api/v1/instances?search=new1&fields=name").json()["items"] == []
+    assert live.sim_instance("new1.example.test") is None
     body = {
         "name": "new1.example.test",
         "disk_template": "plain",
@@ -107,10 +98,16 @@ def test_create_lists_provisioning_at_once_then_running(live) -> None:
     assert instance["status"] == "RUNNING"
     assert instance["primary_node"] == node
     assert instance["disks"][0]["size"] == 1024
+    created = live.sim_instance("new1.example.test")
+    assert created.running_on == live.running.sim.state.nodes[node].uuid
+    assert instance["uuid"] == created.uuid
 
 
 def test_delete_lists_deleting_then_removes(live) -> None:
+    live.quiet()
     name = live.stopped_names()[0]
+    assert live.instance(name)["status"] == "STOPPED"
+    assert live.sim_instance(name) is not None
     response = live.api.delete(live.url(f"/instances/{name}"))
     assert response.status_code == 202
     assert live.instance(name)["status"] == "DELETING"
@@ -132,20 +129,28 @@ def test_ganeti_side_failure_ends_error_with_ganetis_message(live) -> None:
             "code": "insufficient_resources",
         },
     )
-    done = live.wait_done(live.action(name, "start").json())
+    live.quiet()
+    assert live.instance(name)["status"] == "STOPPED"
+    job = live.action(name, "start").json()
+    assert live.instance(name)["status"] == "BUSY"  # held while it runs
+    done = live.wait_done(job)
     assert done["status"] == "ERROR"
     assert done["error"]["code"] == "insufficient_resources"
     assert "Not enough memory" in done["error"]["message"]
     assert live.instance(name)["status"] == "STOPPED"  # back to what Ganeti says
+    assert live.sim_instance(name).running_on is None
 
 
 def test_wrong_state_in_ganeti_is_a_failed_job_not_an_http_error(live) -> None:
     name = live.running_names()[0]
     # The cache says RUNNING; make Ganeti disagree so its own pre-check refuses.
+    assert live.instance(name)["status"] == "RUNNING"
     live.running.sim.state.instances[name].admin_state = "offline"
     done = live.wait_done(live.action(name, "start").json())
     assert done["status"] == "ERROR"
-    assert done["error"]["code"] in {"wrong_state", "wrong_input"}
+    assert done["error"]["code"] == "wrong_state"
+    assert "is marked to be offline" in done["error"]["message"]
+    assert live.sim_instance(name).admin_state == "offline"  # Ganeti changed nothing
 
 
 def test_a_busy_instance_refuses_writes_with_409(live) -> None:
@@ -224,16 +229,22 @@ def test_idempotency_key(live) -> None:
 
 
 def test_cancel_a_queued_job(live) -> None:
+    live.quiet()
     name = live.running_names()[0]
+    assert live.instance(name)["status"] == "RUNNING"
     sim_admin(live.running, "PUT", "queue", {"hold": True})
     job = live.action(name, "shutdown").json()
     live.api.get(f"/api/v1/jobs/{job['id']}/wait?timeout=5")  # until it reached Ganeti
     canceled = live.api.post(f"/api/v1/jobs/{job['id']}/cancel")
     assert canceled.status_code == 202
+    assert live.instance(name)["status"] == "BUSY"
     done = live.wait_done(job)
     assert done["status"] == "CANCELED"
     assert live.instance(name)["status"] == "RUNNING"
     sim_admin(live.running, "PUT", "queue", {"hold": False})
+    # Ganeti canceled the shutdown: the instance still runs there.
+    assert live.running.sim.queue.jobs[done["ganeti"]["job_id"]].status == "canceled"
+    assert live.sim_instance(name).running_on is not None
     again = live.api.post(f"/api/v1/jobs/{job['id']}/cancel")
     assert again.status_code == 409
 
@@ -327,7 +338,9 @@ def test_rapi_down_leaves_the_job_pending_and_retried(live) -> None:
 
     from gwm.operations.tasks import sweep
 
+    live.quiet()
     name = live.stopped_names()[0]
+    assert live.instance(name)["status"] == "STOPPED"
     sim_admin(live.running, "PUT", "faults", {"master_unreachable": True})
     job = live.action(name, "start").json()
     deadline = time.monotonic() + 10
@@ -347,19 +360,28 @@ def test_rapi_down_leaves_the_job_pending_and_retried(live) -> None:
     assert done["status"] == "SUCCESS"
     assert done["attempts"] >= 2
     assert live.instance(name)["status"] == "RUNNING"
+    assert live.sim_instance(name).running_on is not None
 
 
 def test_foreign_jobs_appear_in_the_history(live) -> None:
     from tests.clusters.helpers import fast_round, gnt
 
+    live.quiet()
     name = live.running_names()[0]
+    assert live.instance(name)["status"] == "RUNNING"
+    before = live.api.get("/api/v1/jobs?foreign=true").json()["items"]
+    assert not [job for job in before if job["resource"]["name"] == name]
     gnt(live.running, "gnt-instance", "shutdown", name)
+    assert live.sim_instance(name).running_on is None
     fast_round(live.cluster)
     history = live.api.get("/api/v1/jobs?foreign=true").json()["items"]
     mine = [job for job in history if job["resource"]["name"] == name]
-    assert mine, history
+    assert len(mine) == 1, history
     assert mine[0]["source"].startswith("gnt:client:gnt-instance")
     assert mine[0]["status"] == "SUCCESS"
     assert mine[0]["action"] == "ganeti.instance-shutdown"
+    # ... and what it did is in the cache after that one fast round.
+    after = live.instance(name)
+    assert (after["status"], after["ganeti"]["status"]) == ("STOPPED", "ADMIN_down")
     listing = live.api.get(f"/api/v1/jobs?resource=instance:{name}").json()["items"]
     assert listing and all(job["resource"]["name"] == name for job in listing)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.simulator.conftest import Sim
 from tests.simulator.test_http import CREATE
 
@@ -264,3 +266,29 @@ def test_query_fields_filters_and_status_codes(sim: Sim) -> None:
     assert {"name", "role", "mfree"} <= {f["name"] for f in fields}
     jobs = sim.client.get("/2/query/job?fields=id,status").json()
     assert jobs["fields"][0]["name"] == "id"
+
+
+def test_reboot_starts_a_stopped_instance_as_ganeti_does(sim: Sim) -> None:
+    """LUInstanceReboot: an instance that is not running is started ("was already
+    stopped, starting now") and marked up; a running one keeps running."""
+    name = sim.first_instance("ADMIN_down")
+    assert (sim.instance(name)["oper_state"], sim.instance(name)["admin_state"]) == (False, "down")
+    job = sim.run("POST", f"/2/instances/{name}/reboot?type=hard")
+    assert job["status"] == "success"
+    assert f" - INFO: Instance {name} was already stopped, starting now" in [
+        entry[3] for entry in job["oplog"][0]
+    ]
+    after = sim.instance(name)
+    assert (after["status"], after["oper_state"], after["admin_state"]) == ("running", True, "up")
+    again = sim.run("POST", f"/2/instances/{name}/reboot?type=soft")
+    assert again["oplog"] == [[]]
+    assert sim.instance(name)["status"] == "running"
+
+
+def test_redistribute_config_writes_the_cluster_back(sim: Sim) -> None:
+    """LUClusterRedistConf does cfg.Update(cluster): wconfd bumps its serial and mtime."""
+    before = sim.client.get("/2/info").json()["mtime"]
+    time.sleep(0.01)
+    job = sim.run("PUT", "/2/redistribute-config")
+    assert job["status"] == "success"
+    assert sim.client.get("/2/info").json()["mtime"] > before

@@ -8,6 +8,7 @@ in-process workers. Distributed mode only changes ``DATABASE_URL`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -47,6 +48,26 @@ def _env_list(name: str, default: str) -> list[str]:
 DATA_DIR = Path(os.environ.get("GWM_DATA_DIR", BASE_DIR / "data")).resolve()
 
 
+def _private_data_dir() -> None:
+    """The data dir holds the database, the secret key and CA files: owner only (0700)."""
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Someone else's directory: leave it as its owner set it.
+    with contextlib.suppress(PermissionError):
+        DATA_DIR.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0600), or make it so.
+
+    SQLite creates its -wal and -shm files with the database file's mode, so
+    they are private too.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    with contextlib.suppress(PermissionError):
+        path.chmod(0o600)
+
+
 def _secret_key() -> str:
     """The key from the environment, or one generated once and kept in the data dir.
 
@@ -59,10 +80,10 @@ def _secret_key() -> str:
     key_file = DATA_DIR / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    _private_data_dir()
     key = secrets.token_urlsafe(50)
+    _private_file(key_file)
     key_file.write_text(key)
-    key_file.chmod(0o600)
     return key
 
 
@@ -118,7 +139,8 @@ TEMPLATES = [
 def _database() -> dict[str, object]:
     url = os.environ.get("DATABASE_URL")
     if not url:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _private_data_dir()
+        _private_file(DATA_DIR / "gwm.sqlite3")
         url = f"sqlite:///{DATA_DIR / 'gwm.sqlite3'}"
     try:
         config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=0))

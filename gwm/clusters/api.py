@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
+from pydantic import Field
 
 from gwm.accounts.auth import require_staff, token_auth
 from gwm.clusters import selectors, services
@@ -30,7 +31,7 @@ from gwm.clusters.schemas import (
     SyncQueued,
 )
 from gwm.kit.http import json_with_etag
-from gwm.kit.pagination import check_limit, paginate
+from gwm.kit.pagination import MAX_LIMIT, check_limit, paginate
 from gwm.schemas import Problem
 
 router = Router(auth=token_auth, tags=["clusters"])
@@ -39,19 +40,65 @@ READ = {304: None, 400: Problem, 401: Problem}
 READ_ONE = {304: None, 401: Problem, 404: Problem}
 
 
+def _ordering(resource: selectors.Resource) -> Any:
+    choices: list[Any] = [f"{sign}{name}" for name in resource.orderings for sign in ("", "-")]
+    return Field(
+        None,
+        description="sort by this field, `-` first for descending (default: name)",
+        json_schema_extra={"enum": choices},
+    )
+
+
+def _fields(resource: selectors.Resource) -> Any:
+    return Field(
+        None,
+        description="comma-separated fields to return (default: all): "
+        + ", ".join(resource.fields),
+    )
+
+
 class ListQuery(Schema):
     fields: str | None = None
     ordering: str | None = None
-    cursor: str | None = None
-    limit: int | None = None
+    cursor: str | None = Field(None, description="the `next` of the previous page")
+    limit: int | None = Field(None, ge=1, le=MAX_LIMIT, description="page size (default 100)")
+
+
+class NodeQuery(ListQuery):
+    fields: str | None = _fields(selectors.NODES)
+    ordering: str | None = _ordering(selectors.NODES)
+
+
+class GroupQuery(ListQuery):
+    fields: str | None = _fields(selectors.GROUPS)
+    ordering: str | None = _ordering(selectors.GROUPS)
+
+
+class NetworkQuery(ListQuery):
+    fields: str | None = _fields(selectors.NETWORKS)
+    ordering: str | None = _ordering(selectors.NETWORKS)
+
+
+def _or_list(what: str) -> Any:
+    return Field(
+        None,
+        description=f"{what}; a comma-separated list or a repeated parameter means any of them",
+    )
 
 
 class InstanceQuery(ListQuery):
-    cluster: str | None = None
-    status: str | None = None
-    node: str | None = None
-    tag: str | None = None
-    search: str | None = None
+    fields: str | None = _fields(selectors.INSTANCES)
+    ordering: str | None = _ordering(selectors.INSTANCES)
+    cluster: list[str] | None = _or_list("cluster names")
+    status: list[str] | None = _or_list("statuses")
+    node: list[str] | None = _or_list("primary nodes")
+    tag: list[str] | None = _or_list("tags")
+    search: str | None = Field(None, description="the name contains this")
+
+
+def _joined(values: list[str] | None) -> str | None:
+    """Repeated values are one comma list: ``a&a`` is ``a,a``."""
+    return ",".join(values) if values else None
 
 
 def _params(query: ListQuery) -> selectors.ListParams:
@@ -62,10 +109,10 @@ def _params(query: ListQuery) -> selectors.ListParams:
 
 def _filters(query: InstanceQuery) -> selectors.InstanceFilters:
     return selectors.InstanceFilters(
-        cluster=query.cluster,
-        status=query.status,
-        node=query.node,
-        tag=query.tag,
+        cluster=_joined(query.cluster),
+        status=_joined(query.status),
+        node=_joined(query.node),
+        tag=_joined(query.tag),
         search=query.search,
     )
 
@@ -75,7 +122,9 @@ def _filters(query: InstanceQuery) -> selectors.InstanceFilters:
 
 @router.get("/clusters", response={200: ClusterPage, **READ}, summary="List clusters")
 def list_clusters(
-    request: HttpRequest, cursor: str | None = None, limit: int | None = None
+    request: HttpRequest,
+    cursor: str | None = None,
+    limit: int | None = Query(None, ge=1, le=MAX_LIMIT, description="page size (default 100)"),
 ) -> HttpResponse:
     page = paginate(
         Cluster.objects.all(),
@@ -89,7 +138,7 @@ def list_clusters(
     clusters = Cluster.objects.in_bulk(ids)
     counts = selectors.cluster_counts(ids)
     items = [selectors.cluster_detail(clusters[pk], counts[pk]) for pk in ids]
-    return json_with_etag(request, {"items": items, "next": page.next_cursor})
+    return json_with_etag(request, {"items": items, "next": page.next_cursor}, ClusterPage)
 
 
 @router.post(
@@ -115,17 +164,22 @@ def create_cluster(request: HttpRequest, body: ClusterCreate) -> Any:
 
 @router.get("/clusters/{cluster}", response={200: ClusterOut, **READ_ONE}, summary="Get a cluster")
 def get_cluster(request: HttpRequest, cluster: str) -> HttpResponse:
-    return json_with_etag(request, selectors.cluster_detail(selectors.cluster_get(cluster)))
+    return json_with_etag(
+        request, selectors.cluster_detail(selectors.cluster_get(cluster)), ClusterOut
+    )
 
 
 @router.patch(
     "/clusters/{cluster}",
     response={200: ClusterOut, 401: Problem, 403: Problem, 404: Problem, 422: Problem},
     summary="Change a cluster's settings",
+    description="Only the fields given change; a field given as `null` is left as it is. "
+    "New connection settings are checked against RAPI first (422 when it does not answer).",
 )
 def update_cluster(request: HttpRequest, cluster: str, body: ClusterUpdate) -> Any:
     require_staff(request, "change clusters")
-    changes = body.model_dump(exclude_unset=True)
+    # null is "leave it": every column is NOT NULL, and clearing is "" where it means anything.
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     updated = services.cluster_update(selectors.cluster_get(cluster), changes=changes)
     return selectors.cluster_detail(updated)
 
@@ -161,12 +215,12 @@ def sync_cluster(request: HttpRequest, cluster: str) -> Any:
     response={200: NodePage, **READ, 404: Problem},
     summary="List a cluster's nodes",
 )
-def list_nodes(request: HttpRequest, cluster: str, query: Query[ListQuery]) -> HttpResponse:
+def list_nodes(request: HttpRequest, cluster: str, query: Query[NodeQuery]) -> HttpResponse:
     target = selectors.cluster_get(cluster)
     page = selectors.list_objects(
         selectors.NODES, Node.objects.filter(cluster=target), _params(query)
     )
-    return json_with_etag(request, page)
+    return json_with_etag(request, page, NodePage)
 
 
 @router.get(
@@ -174,7 +228,9 @@ def list_nodes(request: HttpRequest, cluster: str, query: Query[ListQuery]) -> H
 )
 def get_node(request: HttpRequest, cluster: str, node: str) -> HttpResponse:
     target = selectors.cluster_get(cluster)
-    return json_with_etag(request, selectors.get_object(selectors.NODES, target, node, "node"))
+    return json_with_etag(
+        request, selectors.get_object(selectors.NODES, target, node, "node"), NodeOut
+    )
 
 
 @router.get(
@@ -182,12 +238,12 @@ def get_node(request: HttpRequest, cluster: str, node: str) -> HttpResponse:
     response={200: GroupPage, **READ, 404: Problem},
     summary="List a cluster's node groups",
 )
-def list_groups(request: HttpRequest, cluster: str, query: Query[ListQuery]) -> HttpResponse:
+def list_groups(request: HttpRequest, cluster: str, query: Query[GroupQuery]) -> HttpResponse:
     target = selectors.cluster_get(cluster)
     page = selectors.list_objects(
         selectors.GROUPS, NodeGroup.objects.filter(cluster=target), _params(query)
     )
-    return json_with_etag(request, page)
+    return json_with_etag(request, page, GroupPage)
 
 
 @router.get(
@@ -197,7 +253,9 @@ def list_groups(request: HttpRequest, cluster: str, query: Query[ListQuery]) -> 
 )
 def get_group(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
     target = selectors.cluster_get(cluster)
-    return json_with_etag(request, selectors.get_object(selectors.GROUPS, target, group, "group"))
+    return json_with_etag(
+        request, selectors.get_object(selectors.GROUPS, target, group, "group"), GroupOut
+    )
 
 
 @router.get(
@@ -205,12 +263,12 @@ def get_group(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
     response={200: NetworkPage, **READ, 404: Problem},
     summary="List a cluster's networks",
 )
-def list_networks(request: HttpRequest, cluster: str, query: Query[ListQuery]) -> HttpResponse:
+def list_networks(request: HttpRequest, cluster: str, query: Query[NetworkQuery]) -> HttpResponse:
     target = selectors.cluster_get(cluster)
     page = selectors.list_objects(
         selectors.NETWORKS, Network.objects.filter(cluster=target), _params(query)
     )
-    return json_with_etag(request, page)
+    return json_with_etag(request, page, NetworkPage)
 
 
 @router.get(
@@ -221,7 +279,7 @@ def list_networks(request: HttpRequest, cluster: str, query: Query[ListQuery]) -
 def get_network(request: HttpRequest, cluster: str, network: str) -> HttpResponse:
     target = selectors.cluster_get(cluster)
     return json_with_etag(
-        request, selectors.get_object(selectors.NETWORKS, target, network, "network")
+        request, selectors.get_object(selectors.NETWORKS, target, network, "network"), NetworkOut
     )
 
 
@@ -237,7 +295,7 @@ def list_cluster_instances(
     refs = selectors.cluster_refs()
     queryset = selectors.instance_queryset(_filters(query), refs, cluster=target)
     page = selectors.list_objects(selectors.INSTANCES, queryset, _params(query), refs)
-    return json_with_etag(request, page)
+    return json_with_etag(request, page, InstancePage)
 
 
 @router.get(
@@ -248,7 +306,9 @@ def list_cluster_instances(
 def get_instance(request: HttpRequest, cluster: str, instance: str) -> HttpResponse:
     target = selectors.cluster_get(cluster)
     return json_with_etag(
-        request, selectors.get_object(selectors.INSTANCES, target, instance, "instance")
+        request,
+        selectors.get_object(selectors.INSTANCES, target, instance, "instance"),
+        InstanceOut,
     )
 
 
@@ -267,4 +327,4 @@ def list_instances(request: HttpRequest, query: Query[InstanceQuery]) -> HttpRes
     refs = selectors.cluster_refs()
     queryset = selectors.instance_queryset(_filters(query), refs)
     page = selectors.list_objects(selectors.INSTANCES, queryset, _params(query), refs)
-    return json_with_etag(request, page)
+    return json_with_etag(request, page, InstancePage)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, F, Model, QuerySet, Value, When
+from django.db.models import Case, Count, F, Model, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
@@ -331,12 +331,19 @@ def instance_queryset(
             )
         queryset = queryset.filter(effective_status__in=statuses)
     if filters.node:
-        queryset = queryset.filter(primary_node=filters.node)
+        queryset = queryset.filter(primary_node__in=_parts(filters.node))
     if filters.tag:
-        queryset = queryset.filter(tag_index__contains=f"\n{filters.tag}\n")
+        any_tag = Q()
+        for tag in _parts(filters.tag):
+            any_tag |= Q(tag_index__contains=f"\n{tag}\n")
+        queryset = queryset.filter(any_tag)
     if filters.search:
         queryset = queryset.filter(name__icontains=filters.search)
     return queryset
+
+
+def _parts(raw: str) -> list[str]:
+    return list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
 
 
 def cluster_counts(cluster_ids: list[int]) -> dict[int, dict[str, int]]:

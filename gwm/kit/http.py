@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from pydantic import BaseModel
 
 
 def _default(value: Any) -> Any:
@@ -22,8 +23,17 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def json_with_etag(request: HttpRequest, payload: Any, status: int = 200) -> HttpResponse:
-    """Render ``payload``; answer 304 when the client already has this exact body."""
+def json_with_etag(
+    request: HttpRequest, payload: Any, schema: type[BaseModel], status: int = 200
+) -> HttpResponse:
+    """Render ``payload``, checked against its declared response ``schema``; 304 when
+    the client already has this exact body.
+
+    What the OpenAPI document declares is what is sent: a payload that does not
+    validate is a bug and fails loudly (500, logged) instead of reaching a client.
+    The payload itself is rendered, so a ``?fields=`` selection stays a selection.
+    """
+    schema.__pydantic_validator__.validate_python(payload)
     body = json.dumps(payload, default=_default, separators=(",", ":")).encode()
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     matches = _if_none_match(request)

@@ -13,12 +13,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import F, Q, QuerySet
 
 from gwm.errors import BadRequest
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: The range of a database integer (SQLite's and PostgreSQL's bigint).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class Page:
 
 def parse_ordering(ordering: str | None, allowed: dict[str, str], default: str) -> tuple[str, bool]:
     """``name`` or ``-name`` → (column, descending); unknown names are a 400."""
+    if ordering == "":
+        raise BadRequest(
+            f"ordering is empty; choose one of: {', '.join(sorted(allowed))}", parameter="ordering"
+        )
     key = ordering or default
     descending = key.startswith("-")
     name = key.lstrip("-")
@@ -64,6 +71,74 @@ def _decode(cursor: str) -> list[Any]:
     return payload
 
 
+def _foreign() -> BadRequest:
+    return BadRequest("cursor is not one this API handed out", parameter="cursor")
+
+
+def _cursor_value(queryset: QuerySet[Any], column: str, value: Any) -> Any:
+    """The cursor's sort value as the column's type; a 400 when it cannot be one."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _foreign()
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        raise _foreign()
+    try:
+        field = queryset.model._meta.get_field(column)
+    except FieldDoesNotExist:
+        # An annotation (effective_status): gwm only orders by text ones.
+        if not isinstance(value, str):
+            raise _foreign() from None
+        return value
+    try:
+        python = field.to_python(value)
+        field.get_prep_value(python)
+    except (ValidationError, ValueError, TypeError, OverflowError):
+        raise _foreign() from None
+    if isinstance(python, int) and not INT_MIN <= python <= INT_MAX:
+        raise _foreign()
+    if isinstance(python, str) is not isinstance(value, str):
+        # A number for a text column (or text for a number) was never handed out.
+        raise _foreign()
+    return python
+
+
+def _nullable(queryset: QuerySet[Any], column: str) -> bool:
+    try:
+        return bool(queryset.model._meta.get_field(column).null)
+    except FieldDoesNotExist:
+        return False  # an annotation: gwm orders by effective_status only, never NULL
+
+
+def _order(queryset: QuerySet[Any], column: str, descending: bool) -> list[Any]:
+    """(column, id), with NULLs last ascending and first descending on every database.
+
+    That is PostgreSQL's own order (so its indexes serve it) and SQLite is told
+    so explicitly; a NOT NULL column keeps the plain order.
+    """
+    sign = "-" if descending else ""
+    if not _nullable(queryset, column):
+        return [f"{sign}{column}", f"{sign}id"]
+    expression = F(column).desc(nulls_first=True) if descending else F(column).asc(nulls_last=True)
+    return [expression, f"{sign}id"]
+
+
+def _after(column: str, descending: bool, value: Any, last_id: int, nullable: bool) -> Q:
+    """Every row strictly after (value, last_id) in :func:`_order`'s order."""
+    after = "lt" if descending else "gt"
+    same = Q(**{f"id__{after}": last_id})
+    if not nullable:  # the plain keyset condition, which indexes serve as it is
+        if value is None:
+            return Q(**{f"{column}__isnull": True}) & same
+        return Q(**{f"{column}__{after}": value}) | (Q(**{column: value}) & same)
+    if value is None:
+        # NULLs come last ascending (only NULLs follow), first descending (all others follow).
+        null_tail = Q(**{f"{column}__isnull": True}) & same
+        return null_tail | Q(**{f"{column}__isnull": False}) if descending else null_tail
+    later = Q(**{f"{column}__{after}": value}) | (Q(**{column: value}) & same)
+    return later if descending else later | Q(**{f"{column}__isnull": True})
+
+
 def paginate(
     queryset: QuerySet[Any],
     *,
@@ -77,22 +152,21 @@ def paginate(
     sign = "-" if descending else ""
     if cursor:
         ordering, last_value, last_id = _decode(cursor)
-        if ordering != f"{sign}{order_column}" or not isinstance(last_id, int):
+        if ordering != f"{sign}{order_column}":
             raise BadRequest(
                 "cursor was made for another ordering; start again without it",
                 parameter="cursor",
             )
-        after = "lt" if descending else "gt"
-        if last_value is None:
-            queryset = queryset.filter(**{f"{order_column}__isnull": True, f"id__{after}": last_id})
-        else:
-            queryset = queryset.filter(
-                Q(**{f"{order_column}__{after}": last_value})
-                | Q(**{order_column: last_value, f"id__{after}": last_id})
-            )
+        if isinstance(last_id, bool) or not isinstance(last_id, int):
+            raise _foreign()
+        if not INT_MIN <= last_id <= INT_MAX:
+            raise _foreign()
+        last_value = _cursor_value(queryset, order_column, last_value)
+        nullable = _nullable(queryset, order_column)
+        queryset = queryset.filter(_after(order_column, descending, last_value, last_id, nullable))
     needed = list(dict.fromkeys([*columns, "id", order_column]))
     rows = list(
-        queryset.order_by(f"{sign}{order_column}", f"{sign}id").values(*needed)[: limit + 1]
+        queryset.order_by(*_order(queryset, order_column, descending)).values(*needed)[: limit + 1]
     )
     next_cursor = None
     if len(rows) > limit:

@@ -14,14 +14,16 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
-from ninja import Body, Header, Router, Status
+from ninja import Body, Header, Path, Query, Router, Status
 from pydantic import BaseModel
 
 from gwm.accounts.auth import require_staff, token_auth
 from gwm.clusters.api import router as clusters_router
+from gwm.clusters.models import Instance
 from gwm.clusters.selectors import cluster_get
-from gwm.errors import BadRequest
+from gwm.errors import BadRequest, Conflict
 from gwm.events.notify import broadcaster
+from gwm.kit.pagination import INT_MAX
 from gwm.operations import selectors, services
 from gwm.operations.catalog import (
     ACTIONS,
@@ -75,9 +77,17 @@ WRITE_DOC = (
     "`?dry_run=true` runs Ganeti's pre-checks only and answers 200 with the verdict (503/504 "
     "when the cluster cannot answer now)."
 )
-IdempotencyKey = Header(None, alias="Idempotency-Key", description="makes retries safe")
+IDEMPOTENCY_KEY_MAX = 255
+IdempotencyKey = Header(
+    None,
+    alias="Idempotency-Key",
+    max_length=IDEMPOTENCY_KEY_MAX,
+    description=f"makes retries safe (at most {IDEMPOTENCY_KEY_MAX} characters)",
+)
+JobId = Path(..., ge=1, le=INT_MAX, description="gwm's job id")
 ACTION_BODY = Body(..., description='{"action": "<name>", ...its parameters}')
 
+NO_CONSOLE = {"PROVISIONING", "DELETING"}
 WAIT_DEFAULT = 30.0
 WAIT_MAX = 120.0
 
@@ -241,7 +251,21 @@ def instance_action(
 )
 def instance_console(request: HttpRequest, cluster: str, instance: str) -> Any:
     require_staff(request, "open consoles")
-    return services.instance_console(cluster=cluster_get(cluster), name=instance)
+    target = cluster_get(cluster)
+    status = (
+        Instance.objects.filter(cluster=target, name=instance)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status in NO_CONSOLE:
+        # Not in Ganeti yet (or any more): Ganeti's RAPI would answer a bare 500.
+        raise Conflict(
+            f"no console for {instance} while it is {status}",
+            code="console_unavailable",
+            resource_status=status,
+            headers={"Retry-After": "5"},
+        )
+    return services.instance_console(cluster=target, name=instance)
 
 
 # -- nodes ------------------------------------------------------------------------------
@@ -516,6 +540,23 @@ def cluster_action(
 # -- jobs --------------------------------------------------------------------------------
 
 
+def _any_of(what: str) -> Any:
+    return Query(
+        None, description=f"{what}; a comma-separated list or a repeated parameter means any"
+    )
+
+
+ANY_CLUSTER = _any_of("cluster names")
+ANY_RESOURCE = _any_of("`type` or `type:name`")
+ANY_STATUS = _any_of("job statuses")
+ANY_USER = _any_of("user names")
+ANY_ACTION = _any_of('actions, e.g. "instance.start"')
+
+
+def _joined(values: list[str] | None) -> str | None:
+    return ",".join(values) if values else None
+
+
 @jobs_router.get(
     "/jobs",
     response={200: JobPage, 400: Problem, 401: Problem},
@@ -523,11 +564,11 @@ def cluster_action(
 )
 def list_jobs(
     request: HttpRequest,
-    cluster: str | None = None,
-    resource: str | None = None,
-    status: str | None = None,
-    user: str | None = None,
-    action: str | None = None,
+    cluster: list[str] | None = ANY_CLUSTER,
+    resource: list[str] | None = ANY_RESOURCE,
+    status: list[str] | None = ANY_STATUS,
+    user: list[str] | None = ANY_USER,
+    action: list[str] | None = ANY_ACTION,
     foreign: bool | None = None,
     since: str | None = None,
     until: str | None = None,
@@ -535,11 +576,11 @@ def list_jobs(
     limit: int | None = None,
 ) -> Any:
     return selectors.job_list(
-        cluster=cluster,
-        resource=resource,
-        status=status,
-        user=user,
-        action=action,
+        cluster=_joined(cluster),
+        resource=_joined(resource),
+        status=_joined(status),
+        user=_joined(user),
+        action=_joined(action),
         foreign=foreign,
         since=since,
         until=until,
@@ -562,6 +603,8 @@ async def wait_jobs(
         job_ids = [int(part) for part in ids.split(",") if part.strip()]
     except ValueError:
         raise BadRequest("ids is a comma-separated list of job ids", parameter="ids") from None
+    if not all(1 <= job_id <= INT_MAX for job_id in job_ids):
+        raise BadRequest(f"a job id is between 1 and {INT_MAX}", parameter="ids")
     if not 1 <= len(job_ids) <= 100:
         raise BadRequest("give between 1 and 100 job ids", parameter="ids")
     changed, jobs = await _wait(job_ids, _check_timeout(timeout), after_log=None, known=None)
@@ -573,7 +616,7 @@ async def wait_jobs(
     response={200: JobOut, 401: Problem, 404: Problem},
     summary="One job, with Ganeti's log lines and result",
 )
-def get_job(request: HttpRequest, job_id: int) -> Any:
+def get_job(request: HttpRequest, job_id: int = JobId) -> Any:
     return selectors.job_detail(selectors.job_get(job_id))
 
 
@@ -584,7 +627,7 @@ def get_job(request: HttpRequest, job_id: int) -> Any:
     description="A job not yet in Ganeti is canceled at once; one in Ganeti is "
     "CANCELING until Ganeti says how it ended (a running opcode may finish).",
 )
-def cancel_job(request: HttpRequest, job_id: int) -> Any:
+def cancel_job(request: HttpRequest, job_id: int = JobId) -> Any:
     require_staff(request, "cancel jobs")
     job = services.job_cancel(selectors.job_get(job_id))
     return Status(202, selectors.job_detail(job))
@@ -603,7 +646,7 @@ def cancel_job(request: HttpRequest, job_id: int) -> Any:
 )
 async def wait_job(
     request: HttpRequest,
-    job_id: int,
+    job_id: int = JobId,
     timeout: float = WAIT_DEFAULT,
     after_log: int | None = None,
     status: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from gwm.errors import BadRequest, NotFound
@@ -89,12 +89,24 @@ def last_log_serial(job: Job) -> int:
 
 
 def _time(raw: str, name: str) -> datetime:
-    value = parse_datetime(raw)
+    try:
+        value = parse_datetime(raw)
+    except ValueError:  # well formed but no such time: month 13, day 45
+        value = None
+    if value is not None and value.utcoffset() is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            value = None
     if value is None:
         raise BadRequest(
             f"{name} must be an RFC 3339 time, e.g. 2026-11-22T00:00:00Z", parameter=name
         )
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _parts(raw: str) -> list[str]:
+    return list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
 
 
 def job_list(
@@ -112,18 +124,21 @@ def job_list(
 ) -> dict[str, Any]:
     queryset: QuerySet[Job] = Job.objects.all()
     if cluster:
-        queryset = queryset.filter(cluster_name=cluster)
+        queryset = queryset.filter(cluster_name__in=_parts(cluster))
     if resource:
-        kind, _, name = resource.partition(":")
-        if kind not in {*RESOURCE_PATHS, "cluster"}:
-            raise BadRequest(
-                "resource is type or type:name, type one of instance, node, group, network, "
-                "cluster",
-                parameter="resource",
+        any_resource = Q()
+        for part in _parts(resource):
+            kind, _, name = part.partition(":")
+            if kind not in {*RESOURCE_PATHS, "cluster"}:
+                raise BadRequest(
+                    "resource is type or type:name, type one of instance, node, group, "
+                    "network, cluster",
+                    parameter="resource",
+                )
+            any_resource |= (
+                Q(resource_type=kind, resource_name=name) if name else Q(resource_type=kind)
             )
-        queryset = queryset.filter(resource_type=kind)
-        if name:
-            queryset = queryset.filter(resource_name=name)
+        queryset = queryset.filter(any_resource)
     if status:
         statuses = {part.strip().upper() for part in status.split(",") if part.strip()}
         unknown = statuses - set(JobStatus.values)
@@ -131,9 +146,9 @@ def job_list(
             raise BadRequest(f"unknown job status {', '.join(sorted(unknown))}", parameter="status")
         queryset = queryset.filter(status__in=statuses)
     if user:
-        queryset = queryset.filter(user__username=user)
+        queryset = queryset.filter(user__username__in=_parts(user))
     if action:
-        queryset = queryset.filter(action=action)
+        queryset = queryset.filter(action__in=_parts(action))
     if foreign is not None:
         queryset = queryset.filter(foreign=foreign)
     if since:

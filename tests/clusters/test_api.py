@@ -359,3 +359,25 @@ def test_openapi_documents_every_status_code(client: Client) -> None:
     assert {"200", "304", "400", "401"} <= set(listing)
     create = schema["paths"]["/api/v1/clusters"]["post"]["responses"]
     assert {"201", "401", "403", "409", "422"} <= set(create)
+    # Errors are problem+json in the document too, not ninja's application/json.
+    for code in ("400", "401", "403", "409", "413", "422"):
+        assert list(create[code]["content"]) == [PROBLEM], code
+    job = schema["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]
+    assert "400" in job  # a job id that is not an integer
+
+
+@pytest.mark.parametrize("ordering", ["memory", "-memory", "mtime", "-mtime"])
+def test_paging_through_nulls_returns_every_row_once(synced, api: Client, ordering) -> None:
+    """Rows without memory or mtime yet (PROVISIONING) sort last, or first descending."""
+    _, cluster = synced
+    names = list(Instance.objects.filter(cluster=cluster).values_list("name", flat=True))
+    Instance.objects.filter(name__in=names[::3]).update(memory=None, mtime=None)
+    seen: list[str] = []
+    url = f"/api/v1/instances?fields=name&limit=4&ordering={ordering}"
+    page = api.get(url).json()
+    seen += [item["name"] for item in page["items"]]
+    while page["next"]:
+        page = api.get(f"{url}&cursor={page['next']}").json()
+        seen += [item["name"] for item in page["items"]]
+        assert len(seen) <= len(names)
+    assert sorted(seen) == sorted(names)

@@ -6,9 +6,9 @@ would be) submits it to Ganeti and follows it to its end by calling the worker
 tasks directly. That process's in-process wake-ups cannot reach this one: only
 ``pg_notify`` → this process's LISTEN thread can (gwm/events/notify.py).
 
-PostgreSQL only. scripts/run-tests selects it in its PostgreSQL pass
-(``DATABASE_URL=$GWM_TEST_POSTGRES_URL pytest -m django_db``); selected there on
-another database, it fails instead of skipping. In the SQLite pass it is skipped.
+PostgreSQL only (mark ``postgres``): scripts/run-tests leaves it out of its SQLite
+pass (``-m "not postgres"``) and runs it in its PostgreSQL pass; run on another
+database it fails, it never skips.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gwm.operations.services import job_channel
 from tests.clusters.helpers import full_sync, register
 from tests.operations.distributed import ROOT, database_url, until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 WORKER = textwrap.dedent(
     """
@@ -53,14 +53,12 @@ WORKER = textwrap.dedent(
 def require_postgresql(request: pytest.FixtureRequest) -> None:
     if connection.vendor == "postgresql":
         return
-    markexpr = request.config.getoption("markexpr", "") or ""
-    message = (
+    pytest.fail(
         f"needs PostgreSQL (LISTEN/NOTIFY), but the database is {connection.vendor}: set "
-        "DATABASE_URL=postgresql://... (scripts/run-tests passes $GWM_TEST_POSTGRES_URL)"
+        "DATABASE_URL=postgresql://... (scripts/run-tests runs it in its PostgreSQL pass), "
+        "or leave it out with -m 'not postgres'",
+        pytrace=False,
     )
-    if "django_db" in markexpr or os.environ.get("GWM_REQUIRE_POSTGRES"):
-        pytest.fail(f"selected in the PostgreSQL pass but {message}", pytrace=False)
-    pytest.skip(f"PostgreSQL only; runs in the PostgreSQL pass of scripts/run-tests ({message})")
 
 
 def _run_worker_process(job_id: int) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,8 @@
 """A sync round that read Ganeti before a job ended must not undo what the job's end wrote.
 
-A job's end re-reads what it touched and writes it (docs/status-model.md). A sync round that started reading before that and writes after it
-holds older news about those objects: it must leave them for the next round.
+A job's end re-reads what it touched and writes it (docs/status-model.md). A sync
+round that started reading before that and writes after it holds older news about
+those objects: it must leave them for the next round.
 """
 
 from __future__ import annotations

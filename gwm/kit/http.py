@@ -1,14 +1,27 @@
-"""JSON responses with strong ETags and If-None-Match handling."""
+"""JSON responses with weak ETags and If-None-Match handling.
+
+The ETag covers every field but the freshness stamps (``synced_at``): a sync
+round that confirms nothing changed moves every object's ``synced_at``, and a
+client polling with ``If-None-Match`` should get ``304`` until something real
+changed. The body differs only in when it was last confirmed, which is what a
+weak validator (``W/"..."``, RFC 9110 section 8.8.1) allows.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from pydantic import BaseModel
+
+
+#: ``"synced_at":"..."`` or ``"synced_at":null`` in compact JSON. A quote inside a
+#: string value is escaped, so this can only match the key itself.
+_FRESHNESS = re.compile(rb'"synced_at":(?:"[^"]*"|null)')
 
 
 def _default(value: Any) -> Any:
@@ -35,9 +48,9 @@ def json_with_etag(
     """
     schema.__pydantic_validator__.validate_python(payload)
     body = json.dumps(payload, default=_default, separators=(",", ":")).encode()
-    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    etag = 'W/"' + hashlib.blake2b(_FRESHNESS.sub(b"", body), digest_size=16).hexdigest() + '"'
     matches = _if_none_match(request)
-    if status == 200 and (etag in matches or "*" in matches):
+    if status == 200 and (etag.removeprefix("W/") in matches or "*" in matches):
         response = HttpResponse(status=304)
     else:
         response = HttpResponse(body, status=status, content_type="application/json")

@@ -164,7 +164,7 @@ def test_etag_survives_rounds_that_changed_nothing_and_moves_with_the_body(
     first = _get(api, LIST)
     assert first.status_code == 200
     etag, body = first["ETag"], first.content
-    assert etag.startswith('"') and len(body) > 100
+    assert etag.startswith('W/"') and len(body) > 100  # weak: synced_at is left out
     victim = next(n for n, i in sorted(running.sim.state.instances.items()) if i.running_on)
     assert {"name": victim, "status": "RUNNING"}.items() <= next(
         item for item in first.json()["items"] if item["name"] == victim

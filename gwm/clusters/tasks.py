@@ -91,6 +91,9 @@ def sync_cluster(cluster_id: int, force: bool = False) -> None:
         return
     try:
         run_due_tiers(cluster_id, force=force)
+    except Cluster.DoesNotExist:
+        # Unregistered while this round read it: there is nothing left to write.
+        log.info("cluster %s was unregistered during its sync round", cluster_id)
     finally:
         Cluster.objects.filter(pk=cluster_id, lease_owner=owner).update(
             lease_owner="", lease_until=None

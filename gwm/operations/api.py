@@ -19,9 +19,8 @@ from pydantic import BaseModel
 
 from gwm.accounts.auth import require_staff, token_auth
 from gwm.clusters.api import router as clusters_router
-from gwm.clusters.models import Instance
 from gwm.clusters.selectors import cluster_get
-from gwm.errors import BadRequest, Conflict
+from gwm.errors import BadRequest
 from gwm.events.notify import broadcaster
 from gwm.kit.pagination import INT_MAX
 from gwm.operations import selectors, services
@@ -87,7 +86,6 @@ IdempotencyKey = Header(
 JobId = Path(..., ge=1, le=INT_MAX, description="gwm's job id")
 ACTION_BODY = Body(..., description='{"action": "<name>", ...its parameters}')
 
-NO_CONSOLE = {"PROVISIONING", "DELETING"}
 WAIT_DEFAULT = 30.0
 WAIT_MAX = 120.0
 
@@ -251,21 +249,7 @@ def instance_action(
 )
 def instance_console(request: HttpRequest, cluster: str, instance: str) -> Any:
     require_staff(request, "open consoles")
-    target = cluster_get(cluster)
-    status = (
-        Instance.objects.filter(cluster=target, name=instance)
-        .values_list("status", flat=True)
-        .first()
-    )
-    if status in NO_CONSOLE:
-        # Not in Ganeti yet (or any more): Ganeti's RAPI would answer a bare 500.
-        raise Conflict(
-            f"no console for {instance} while it is {status}",
-            code="console_unavailable",
-            resource_status=status,
-            headers={"Retry-After": "5"},
-        )
-    return services.instance_console(cluster=target, name=instance)
+    return services.instance_console(cluster=cluster_get(cluster), name=instance)
 
 
 # -- nodes ------------------------------------------------------------------------------

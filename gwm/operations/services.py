@@ -751,6 +751,9 @@ def operation_dry_run(
     }
 
 
+NO_CONSOLE = {"PROVISIONING", "DELETING"}
+
+
 def instance_console(*, cluster: Cluster, name: str) -> dict[str, Any]:
     """Console details come from Ganeti at the moment they are asked for."""
     from gwm.clusters.ganeti import SyncFailure, client_for
@@ -766,6 +769,14 @@ def instance_console(*, cluster: Cluster, name: str) -> dict[str, Any]:
     instance = Instance.objects.filter(cluster=cluster, name=name).first()
     if instance is None:
         raise NotFound(f"cluster {cluster.name!r} has no instance named {name!r}")
+    if instance.status in NO_CONSOLE:
+        # Not in Ganeti yet (or any more): its RAPI would answer a bare 500.
+        raise Conflict(
+            f"no console for {name} while it is {instance.status}",
+            code="console_unavailable",
+            resource_status=instance.status,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
     try:
         with client_for(cluster) as client:
             console = client.get_instance_console(name)

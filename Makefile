@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench sandbox-up sandbox-down clean
+.PHONY: demo test lint format bench openapi-snapshot sandbox-up sandbox-down clean
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	scripts/bootstrap
@@ -26,6 +26,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	bench/run
+
+# Record /api/v1/openapi.json as docs/openapi-v1.json; refuses a change that is not an addition.
+openapi-snapshot: $(STAMP)
+	$(VENV)/bin/python -m tests.test_openapi_contract
 
 sandbox-up:
 	scripts/ganeti-sandbox up

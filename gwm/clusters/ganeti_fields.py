@@ -3,10 +3,11 @@
 Fields are split by cost (docs/sync.md, "Tiers"): *config* fields come from
 Ganeti's configuration and are cheap; *runtime* fields make Ganeti ask every
 node and are only read by the runtime sweep. ``/2/query/<resource>`` answers
-each cell as ``[status, value]``: 0 is a value; 2 (no data: node down) and 4
-(node offline) mean "Ganeti could not ask", so the last known value stays;
-3 (unavailable) means the item has no such value now, such as the memory of a
-stopped instance, so a field marked ``unavailable_is_none`` becomes None.
+each cell as ``[status, value]``: 0 is a value; 2 (no data: the node does not
+answer) means "Ganeti could not ask", so the last known value stays; 3
+(unavailable: the item has no such value now, such as the memory of a stopped
+instance) and 4 (its node is marked offline, so nothing runs there) clear the
+runtime fields that name them in ``cleared_by``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from gwm.rapi.constants import InstanceStatus as GanetiInstanceStatus
 
 QUERY_STATUS_NORMAL = 0
 QUERY_STATUS_UNAVAILABLE = 3
+QUERY_STATUS_OFFLINE = 4
+#: A running instance's live values are gone when it stops or its node goes offline.
+GONE_WHEN_NOT_RUNNING = frozenset({QUERY_STATUS_UNAVAILABLE, QUERY_STATUS_OFFLINE})
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,8 @@ class Field:
     ganeti: str
     column: str
     convert: Callable[[Any], Any] | None = None
-    #: Ganeti's "unavailable" (not "no data") clears the column: the value is gone.
-    unavailable_is_none: bool = False
+    #: Cell statuses that mean the value no longer exists: the column becomes None.
+    cleared_by: frozenset[int] = frozenset()
 
 
 def _float(value: Any) -> float | None:
@@ -101,9 +105,9 @@ INSTANCE_NIC_LISTS = {
 }
 INSTANCE_RUNTIME = [
     Field("status", "ganeti_status", _str),
-    Field("oper_state", "oper_state"),
-    Field("oper_ram", "oper_ram", unavailable_is_none=True),
-    Field("oper_vcpus", "oper_vcpus", unavailable_is_none=True),
+    Field("oper_state", "oper_state", cleared_by=frozenset({QUERY_STATUS_OFFLINE})),
+    Field("oper_ram", "oper_ram", cleared_by=GONE_WHEN_NOT_RUNNING),
+    Field("oper_vcpus", "oper_vcpus", cleared_by=GONE_WHEN_NOT_RUNNING),
 ]
 
 
@@ -192,7 +196,7 @@ def row_values(
         cell = cells.get(field.ganeti)
         if cell is None:
             continue
-        if cell[0] == QUERY_STATUS_UNAVAILABLE and field.unavailable_is_none:
+        if cell[0] in field.cleared_by:
             values[field.column] = None
             continue
         if cell[0] != QUERY_STATUS_NORMAL:

@@ -409,11 +409,14 @@ def _read_refresh(job: Job) -> services.Refresh | None:
         instances = [job.resource_name]
         if job.params.get("new_name"):
             instances.append(job.params["new_name"])
+        # Nodes list their instances by name and place: re-read them when either moves.
         nodes = job.action in {
             "instance.create",
             "instance.delete",
             "instance.migrate",
             "instance.failover",
+            "instance.rename",
+            "instance.modify",
         }
     elif job.resource_type == "node":
         # Every instance the node holds, as primary or secondary: evacuating

@@ -183,3 +183,19 @@ def test_a_cluster_job_writes_the_cluster_with_its_change_row(live) -> None:
     change = next((c for c in changes if "tags" in c.fields), None)
     assert change is not None, "the cluster's new tags were written without a change row"
     assert "gwm-proof" in change.data["tags"]
+
+
+def test_an_instance_on_an_offline_node_has_no_running_state(live) -> None:
+    from tests.conftest import sim_admin
+
+    live.workers.stop()
+    instance = live.running_names()[0]
+    runtime_sweep(live.cluster)
+    before = live.instance(instance)["ganeti"]
+    assert before["oper_state"] is True and before["oper_ram"], before
+    node = live.running.sim.state.node_by_uuid(live.sim_instance(instance).pnode).name
+    sim_admin(live.running, "PUT", f"nodes/{node}", {"offline": True})
+    runtime_sweep(live.cluster)
+    after = live.instance(instance)
+    assert after["ganeti"]["status"] == "ERROR_nodeoffline"
+    assert (after["ganeti"]["oper_state"], after["ganeti"]["oper_ram"]) == (None, None)

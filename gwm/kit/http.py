@@ -18,7 +18,6 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from pydantic import BaseModel
 
-
 #: ``"synced_at":"..."`` or ``"synced_at":null`` in compact JSON. A quote inside a
 #: string value is escaped, so this can only match the key itself.
 _FRESHNESS = re.compile(rb'"synced_at":(?:"[^"]*"|null)')

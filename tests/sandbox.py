@@ -17,6 +17,9 @@ KEYS = (
     "GWM_SANDBOX_CA_FILE",
     "GWM_SANDBOX_CLUSTER_NAME",
     "GWM_SANDBOX_NODE",
+    # the second node (scripts/ganeti-sandbox brings up two); an env file without it
+    # is from a one-node sandbox: re-run `scripts/ganeti-sandbox up`
+    "GWM_SANDBOX_NODE2",
 )
 
 

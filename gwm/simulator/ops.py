@@ -359,6 +359,8 @@ async def cluster_set_params(x: Exec, p: dict[str, Any]) -> Any:
 @opcode("OP_CLUSTER_REDIST_CONF")
 async def cluster_redist_conf(x: Exec, p: dict[str, Any]) -> Any:
     await x.work()
+    # cfg.Update(cluster): wconfd bumps the cluster's serial and mtime
+    x.state.touch(None)
     return None
 
 
@@ -914,6 +916,8 @@ async def instance_reboot(x: Exec, p: dict[str, Any]) -> Any:
         if inst.running_on is not None:
             await x.work(0.5)
             _stop(x, inst)
+        else:
+            x.log(f" - INFO: Instance {inst.name} was already stopped, starting now")
         await x.work(0.5)
     _start(x, inst)
     _mark_admin(x, inst, st.ADMIN_UP)
@@ -1037,6 +1041,11 @@ async def instance_migrate(x: Exec, p: dict[str, Any]) -> Any:
                 f"Can't migrate, please use failover: Instance {inst.name} is not running",
                 "wrong_state",
             )
+    if not failover:  # TLMigrateInstance.CheckPrereq stores the mode it migrates with
+        if p.get("live") is not None:
+            p["mode"] = "live" if p.pop("live") else "non-live"
+        elif p.get("mode") is None:
+            p["mode"] = "live"  # the hypervisor's default migration_mode
     if x.dry_run(p):
         return None
     if failover:

@@ -96,10 +96,14 @@ def test_sandbox_is_mirrored_and_gnt_instance_stop_arrives(sandbox_instance) -> 
         assert cluster.status == "AVAILABLE"
         assert cluster.ganeti_name == env["GWM_SANDBOX_CLUSTER_NAME"]
         assert cluster.software_version.startswith("3.0")
-        node = Node.objects.get(cluster=cluster)
-        assert node.name == env["GWM_SANDBOX_NODE"]
-        assert node.status == "ONLINE"
-        assert node.memory_total
+        nodes = {n.name: n for n in Node.objects.filter(cluster=cluster)}
+        assert set(nodes) == {env["GWM_SANDBOX_NODE"], env["GWM_SANDBOX_NODE2"]}
+        node = nodes[env["GWM_SANDBOX_NODE"]]
+        assert node.role == "M"
+        assert nodes[env["GWM_SANDBOX_NODE2"]].role == "C"
+        for each in nodes.values():
+            assert each.status == "ONLINE", each.name
+            assert each.memory_total, each.name
         instance = Instance.objects.get(cluster=cluster, name=INSTANCE)
         assert instance.status == "RUNNING"
         assert instance.ganeti_status == "running"

@@ -12,6 +12,11 @@ environment) and fails, never skips, when the sandbox is not up, unless
 local run). Its tests run on one xdist worker (``xdist_group("ganeti")``:
 run with ``-n 2 --dist loadgroup``) and are marked ``ganeti``.
 
+Both targets have two nodes, node1 (the master, ``target.node``) and node2
+(``target.nodes`` has both): hail places an instance on either, so tests read
+where it went or pass ``pnode``. The ganeti leg fails when the sandbox does
+not have exactly ``GWM_SANDBOX_NODE`` and ``GWM_SANDBOX_NODE2``.
+
 The sandbox is shared (other suites use it at the same time): tests create
 uniquely named objects, never assume they are alone on the cluster, and
 remove what they created in the ``target`` fixture's teardown.
@@ -54,6 +59,7 @@ ENV_KEYS = (
     "GWM_SANDBOX_READ_PASSWORD",
     "GWM_SANDBOX_CA_FILE",
     "GWM_SANDBOX_NODE",
+    "GWM_SANDBOX_NODE2",
 )
 OPTIONAL_ENV_KEYS = ("GWM_SANDBOX_CLUSTER_NAME",)
 TARGETS = ("simulator", "ganeti")
@@ -104,7 +110,9 @@ class Backend:
     write_auth: tuple[str, str]
     read_auth: tuple[str, str]
     cluster_name: str
+    #: the master node
     node: str
+    #: every node (the sandbox has two: node1, the master, and node2)
     nodes: list[str]
     os_name: str
     #: run a command "outside the client": (client, command, name, reason) -> job id
@@ -159,6 +167,7 @@ class Target:
         self._groups: list[str] = []
         self._cluster_tags: list[str] = []
         self._node_tags: list[str] = []
+        self._drained: list[str] = []
         self._releases: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
@@ -215,6 +224,11 @@ class Target:
             self._releases.remove(release)
             release()
 
+    def other_node(self, node: str) -> str:
+        """The node that is not ``node`` (both targets have two)."""
+        (other,) = set(self.nodes) - {node}
+        return other
+
     # ---- instances -------------------------------------------------------
     def instance_spec(self, **overrides: Any) -> dict[str, Any]:
         """``create_instance`` arguments both targets accept: diskless, no NIC, 32 MB."""
@@ -247,6 +261,11 @@ class Target:
     def track_group(self, name: str) -> None:
         self._groups.append(name)
 
+    def drain_node(self, node: str) -> None:
+        """Mark ``node`` drained (no new instances); undrained when the test ends."""
+        self._drained.append(node)
+        self.succeed(self.client.modify_node(node, drained=True))
+
     def track_cluster_tags(self, *tags: str) -> None:
         self._cluster_tags.extend(tags)
 
@@ -276,7 +295,13 @@ class Target:
             attempt("remove cluster tags", self._remove_cluster_tags)
         if self._node_tags:
             attempt("remove node tags", self._remove_node_tags)
+        for node in dict.fromkeys(self._drained):
+            attempt(f"undrain node {node}", self._undrain, node)
         return problems
+
+    def _undrain(self, node: str) -> None:
+        if self.client.get_node(node).drained:
+            self.succeed(self.client.modify_node(node, drained=False))
 
     def _remove_instance(self, name: str) -> None:
         try:
@@ -326,7 +351,7 @@ def assert_stored_op(job: Job, *keys: str, index: int = 0) -> None:
     """
     op = (job.ops or [])[index]
     assert set(op) == OP_BASE_KEYS | set(keys), (
-        f"{op['OP_ID']}: missing {sorted(OP_BASE_KEYS | set(keys) - set(op))},"
+        f"{op['OP_ID']}: missing {sorted((OP_BASE_KEYS | set(keys)) - set(op))},"
         f" unexpected {sorted(set(op) - OP_BASE_KEYS - set(keys))}"
     )
 
@@ -337,20 +362,23 @@ def assert_stored_op(job: Job, *keys: str, index: int = 0) -> None:
 def sandbox_like_state() -> ClusterState:
     """A simulated cluster set up like scripts/ganeti-sandbox sets up the real one.
 
-    One node, the fake hypervisor, the disk templates diskless/file/sharedfile,
-    routed NICs on ``lo``, the relaxed instance policy, no instances or networks.
+    Two nodes (node1 the master, node2), the fake hypervisor, the disk templates
+    diskless/file/sharedfile, routed NICs on ``lo``, the relaxed instance
+    policy, no instances or networks.
     """
     state = generate_cluster(
-        nodes=1,
+        nodes=2,
         instances=0,
         cluster_name="cluster.ganeti.test",
         domain="ganeti.test",
         hypervisor="fake",
     )
-    node = state.nodes.pop("node001.ganeti.test")
-    node.name = "node1.ganeti.test"
-    node.pip = node.sip = "198.51.100.10"  # single-homed, like the sandbox's node
-    state.nodes[node.name] = node
+    for n, address in ((1, "198.51.100.10"), (2, "198.51.100.12")):
+        node = state.nodes.pop(f"node00{n}.ganeti.test")
+        node.name = f"node{n}.ganeti.test"
+        node.pip = node.sip = address  # single-homed, like the sandbox's nodes
+        state.nodes[node.name] = node
+    node = state.nodes["node1.ganeti.test"]
     state.networks.clear()
     for group in state.groups.values():
         group.networks.clear()
@@ -399,6 +427,7 @@ def start_simulator() -> Backend:
         return lambda: admin("PUT", "queue", {"hold": False})
 
     node = running.sim.state.master.name
+    nodes = [n.name for n in running.sim.state.sorted_nodes()]
     return Backend(
         name="simulator",
         url=running.url,
@@ -407,7 +436,7 @@ def start_simulator() -> Backend:
         read_auth=("reader", DEFAULT_USERS["reader"][0]),
         cluster_name=running.sim.state.info["name"],
         node=node,
-        nodes=[node],
+        nodes=nodes,
         os_name="noop",
         gnt=gnt,
         hold=hold,
@@ -501,6 +530,14 @@ def connect_sandbox() -> Backend:
             pytrace=False,
         )
     backend.nodes = backend.client.list_nodes()
+    if sorted(backend.nodes) != sorted([env["GWM_SANDBOX_NODE"], env["GWM_SANDBOX_NODE2"]]):
+        backend.close()
+        pytest.fail(
+            f"the real Ganeti sandbox has the nodes {backend.nodes}, not "
+            f"{env['GWM_SANDBOX_NODE']} and {env['GWM_SANDBOX_NODE2']}: "
+            "re-run `scripts/ganeti-sandbox up`",
+            pytrace=False,
+        )
     return backend
 
 

@@ -33,7 +33,10 @@ def test_create_runs_one_job_that_starts_the_instance(target: Target) -> None:
 
     assert job.status == JobStatus.SUCCESS
     assert job.summary == [f"INSTANCE_CREATE({name})"]
-    assert job.opresult == [[target.node]]  # the nodes chosen
+    # the nodes chosen: hail picks one of the two (the emptier one)
+    assert job.opresult is not None and len(job.opresult) == 1
+    (chosen,) = job.opresult[0]
+    assert chosen in target.nodes
     assert job.user_reasons == [reason]
     op = (job.ops or [{}])[0]
     assert op["OP_ID"] == "OP_INSTANCE_CREATE"
@@ -43,9 +46,7 @@ def test_create_runs_one_job_that_starts_the_instance(target: Target) -> None:
     assert op["hypervisor"] == "fake"
     # every log entry reached on_log once, in order
     assert logs == [entry.message for entry in (job.oplog or [[]])[0]]
-    assert logs[0] == (
-        f" - INFO: Selected nodes for instance {name} via iallocator hail: {target.node}"
-    )
+    assert logs[0] == (f" - INFO: Selected nodes for instance {name} via iallocator hail: {chosen}")
     assert logs[-1] == "* starting instance..."
 
     inst = target.client.get_instance(name)
@@ -56,7 +57,7 @@ def test_create_runs_one_job_that_starts_the_instance(target: Target) -> None:
     assert inst.oper_state is True
     assert inst.oper_ram == 32
     assert inst.os == target.os_name
-    assert inst.pnode == target.node
+    assert inst.pnode == chosen
     assert inst.snodes == []
     assert inst.disk_template == "diskless"
     assert inst.disks == [] and inst.nics == []
@@ -81,8 +82,10 @@ def test_create_dry_run_checks_without_creating(target: Target) -> None:
         target.client.create_instance(name, **target.instance_spec(), dry_run=True)
     )
     # a dry run answers the chosen nodes' uuids, not their names
-    node_uuid = target.client.get_node(target.node).uuid
-    assert job.opresult == [[node_uuid]]
+    node_uuids = {target.client.get_node(node).uuid for node in target.nodes}
+    assert job.opresult is not None and len(job.opresult) == 1
+    (chosen,) = job.opresult[0]
+    assert chosen in node_uuids
     messages = [e.message for e in (job.oplog or [[]])[0]]
     assert messages[-1] == " - INFO: dry-run mode requested, not actually executing the operation"
     with pytest.raises(RapiNotFound):
@@ -264,7 +267,8 @@ def test_instance_info_runs_a_job(target: Target) -> None:
     assert details["name"] == name
     assert details["config_state"] == "up"
     assert details["run_state"] is None  # static: no node was asked
-    assert details["pnode"] == target.node
+    assert details["pnode"] == target.client.get_instance(name).pnode
+    assert details["pnode"] in target.nodes
     assert details["pnode_group_name"] == "default"
     assert details["os"] == target.os_name
     assert details["disk_template"] == "diskless"
@@ -299,11 +303,40 @@ def test_disk_operations_on_a_diskless_instance_fail_in_their_jobs(target: Targe
         )
 
 
-def test_migrate_and_failover_need_a_second_node(target: Target) -> None:
-    name = target.create_instance()
+def test_migrate_and_failover_move_the_instance_to_the_other_node(target: Target) -> None:
+    name = target.create_instance(pnode=target.node)
+    client = target.client
+    other = target.other_node(target.node)
+    assert client.get_instance(name).pnode == target.node
+
+    migrate = target.succeed(client.migrate_instance(name))
+    assert migrate.summary == [f"INSTANCE_MIGRATE({name})"]
+    inst = client.get_instance(name)
+    assert (inst.pnode, inst.status) == (other, InstanceStatus.RUNNING)
+
+    failover = target.succeed(client.failover_instance(name))
+    assert failover.summary == [f"INSTANCE_FAILOVER({name})"]
+    inst = client.get_instance(name)
+    assert (inst.pnode, inst.status) == (target.node, InstanceStatus.RUNNING)
+    for job in (migrate, failover):
+        # no target given: the default iallocator was filled in and chose the other node
+        assert (job.ops or [{}])[0]["iallocator"] == "hail"
+    # a migration that ran stores the mode it used (the hypervisor's default)
+    assert (migrate.ops or [{}])[0]["mode"] == "live"
+    common = ("cleanup", "iallocator", "ignore_ipolicy", "instance_name", "instance_uuid")
+    assert_stored_op(
+        migrate, *common, "allow_failover", "allow_runtime_changes", "ignore_hvversions", "mode"
+    )
+    assert_stored_op(failover, *common, "ignore_consistency", "shutdown_timeout")
+
+
+def test_migrate_and_failover_without_a_usable_second_node_fail(target: Target) -> None:
+    name = target.create_instance(pnode=target.node)
+    other = target.other_node(target.node)
     expected = (
         "Can't compute nodes using iallocator 'hail': Request failed: Can't find any good node: "
     )
+    target.drain_node(other)
     migrate = target.fail(target.client.migrate_instance(name))
     failover = target.fail(target.client.failover_instance(name))
     for job in (migrate, failover):
@@ -311,12 +344,8 @@ def test_migrate_and_failover_need_a_second_node(target: Target) -> None:
         assert (job.error.message, job.error.code) == (expected, "insufficient_resources")
         # the default iallocator was filled in before it failed
         assert (job.ops or [{}])[0]["iallocator"] == "hail"
-    common = ("cleanup", "iallocator", "ignore_ipolicy", "instance_name", "instance_uuid")
-    assert_stored_op(
-        migrate, *common, "allow_failover", "allow_runtime_changes", "ignore_hvversions"
-    )
-    assert_stored_op(failover, *common, "ignore_consistency", "shutdown_timeout")
-    assert target.client.get_instance(name).status == InstanceStatus.RUNNING
+    inst = target.client.get_instance(name)
+    assert (inst.pnode, inst.status) == (target.node, InstanceStatus.RUNNING)
 
 
 def test_unknown_instance(target: Target) -> None:
@@ -362,3 +391,19 @@ def test_startup_of_an_unknown_instance_fails_the_job_with_unknown_entity(
     job = target.fail(job_id)
     assert job.opresult == [["OpPrereqError", [f"Instance '{name}' not known", "unknown_entity"]]]
     assert job.error is not None and job.error.code == "unknown_entity"
+
+
+def test_a_file_instance_neither_migrates_nor_fails_over(target: Target) -> None:
+    """``file`` disks are node-local (node2's file storage is its own): Ganeti refuses."""
+    name = target.create_instance(disk_template="file", disks=[{"size": 16}], pnode=target.node)
+    migrate = target.fail(target.client.migrate_instance(name))
+    failover = target.fail(target.client.failover_instance(name))
+    for job, what in ((migrate, "migrations"), (failover, "failovers")):
+        assert job.error is not None
+        assert (job.error.error_class, job.error.message, job.error.code) == (
+            "OpPrereqError",
+            f"Instance's disk layout 'file' does not allow {what}",
+            "wrong_state",
+        )
+    inst = target.client.get_instance(name)
+    assert (inst.pnode, inst.status, inst.disk_template) == (target.node, "running", "file")

@@ -213,7 +213,8 @@ def test_wait_for_job_follows_a_job_to_its_end_with_logs(target: Target) -> None
     job = target.client.wait_for_job(job_id, timeout=60, on_log=seen.append)
     assert job.status == JobStatus.SUCCESS
     assert job.is_finalized
-    assert job.opresult == [[target.node]]
+    assert job.opresult is not None and len(job.opresult) == 1
+    assert job.opresult[0][0] in target.nodes  # the node hail chose
     logged = (job.oplog or [[]])[0]
     assert [e.serial for e in seen] == [e.serial for e in logged]
     assert [e.message for e in seen] == [e.message for e in logged]

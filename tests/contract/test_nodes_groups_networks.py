@@ -44,9 +44,13 @@ def test_get_node_and_its_role(target: Target) -> None:
 
 def test_a_new_instance_shows_on_its_node(target: Target) -> None:
     name = target.create_instance()
-    node = target.client.get_node(target.node)
+    pnode = target.client.get_instance(name).pnode  # hail chose one of the two
+    assert pnode in target.nodes
+    node = target.client.get_node(pnode)
     assert name in (node.pinst_list or [])
     assert node.sinst_list == []
+    other = target.client.get_node(target.other_node(pnode))
+    assert name not in (other.pinst_list or []) and name not in (other.sinst_list or [])
 
 
 def test_unknown_node(target: Target) -> None:
@@ -128,10 +132,10 @@ def test_a_group_with_nodes_cannot_be_removed(target: Target) -> None:
     assert job.error is not None
     assert job.error.code == "wrong_state"
     # Ganeti 3.0 lists the nodes by uuid
-    node_uuid = target.client.get_node(target.node).uuid
-    assert job.error.message == (
-        f"Group '{target.group}' not empty, has the following nodes: {node_uuid}"
-    )
+    prefix = f"Group '{target.group}' not empty, has the following nodes: "
+    assert job.error.message.startswith(prefix), job.error.message
+    listed = job.error.message.removeprefix(prefix).split(", ")
+    assert sorted(listed) == sorted(target.client.get_node(n).uuid for n in target.nodes)
 
 
 # ---- networks ----------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_query_instances_with_a_name_filter(target: Target) -> None:
             "status": InstanceStatus.RUNNING,
             "admin_state": "up",
             "oper_state": True,
-            "pnode": target.node,
+            "pnode": target.client.get_instance(name).pnode,
             "be/memory": 32,
             "disk_template": "diskless",
         }
@@ -65,12 +65,15 @@ def test_query_with_an_or_filter_and_a_regexp(target: Target) -> None:
 def test_query_without_a_filter_is_a_get(target: Target) -> None:
     result = target.reader.query("node", ["name", "role", "offline", "master_candidate"])
     rows = {r["name"]: r for r in result.values()}
+    assert set(rows) == set(target.nodes)
     assert rows[target.node] == {
         "name": target.node,
         "role": "M",
         "offline": False,
         "master_candidate": True,
     }
+    other = target.other_node(target.node)
+    assert rows[other] == {"name": other, "role": "C", "offline": False, "master_candidate": True}
 
 
 def test_query_jobs(target: Target) -> None:

@@ -84,6 +84,25 @@ def _gnt_instances(names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return listed
 
 
+def _fake_started(name: str, exec_cmd: str = "exec") -> str:
+    """When the fake hypervisor (re)started ``name``: the mtime of its file on the node.
+
+    ``exec`` looks on node1, ``exec2`` on node2. A hard reboot rewrites the file.
+    """
+    return _gnt_on(exec_cmd, "stat", "-c", "%y", f"/run/ganeti/fake-hypervisor/{name}").strip()
+
+
+def _gnt_on(exec_cmd: str, *argv: str) -> str:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "ganeti-sandbox"), exec_cmd, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
 def _rapi_client(env: dict[str, str]) -> RapiClient:
     return RapiClient(
         env["GWM_SANDBOX_RAPI_URL"],
@@ -158,6 +177,11 @@ class Sandbox:
     def reasons(self, job: dict[str, Any]) -> list[str]:
         ganeti_job = self.rapi.get_job(job["ganeti"]["job_id"])
         return [str(entry[1]) for op in ganeti_job.ops or [] for entry in op.get("reason") or []]
+
+    def ganeti_op(self, job: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        """The Ganeti job's summary and its first opcode, as Ganeti stored them."""
+        ganeti_job = self.rapi.get_job(job["ganeti"]["job_id"])
+        return list(ganeti_job.summary or []), dict((ganeti_job.ops or [{}])[0])
 
     def assert_cache_is_ganeti(self) -> dict[str, dict[str, Any]]:
         """gwm's cache says, right now, what ``gnt-instance list`` says about our names."""
@@ -266,16 +290,32 @@ def test_instance_lifecycle_through_gwm(sandbox: Sandbox) -> None:
     assert cached["os"] == "noop"
     assert cached["disk_template"] == "diskless"
 
-    for action, params, ganeti_status in (
-        ("start", {}, "running"),
-        ("reboot", {"type": "hard"}, "running"),
-        ("shutdown", {"timeout": 0}, "ADMIN_down"),
+    # each starts from the state before it: stopped, running, running
+    for action, params, opcode, stored, before, ganeti_status in (
+        ("start", {}, "INSTANCE_STARTUP", {}, "ADMIN_down", "running"),
+        (
+            "reboot",
+            {"type": "hard"},
+            "INSTANCE_REBOOT",
+            {"reboot_type": "hard"},
+            "running",
+            "running",
+        ),
+        ("shutdown", {"timeout": 0}, "INSTANCE_SHUTDOWN", {"timeout": 0}, "running", "ADMIN_down"),
     ):
+        assert sandbox.assert_cache_is_ganeti()[INSTANCE]["status"] == before, action
+        started = _fake_started(INSTANCE) if action == "reboot" else None
         response = sandbox.post(f"/instances/{INSTANCE}/actions", {"action": action, **params})
         job = sandbox.run(action, response)
         assert job["action"] == f"instance.{action}"
         assert f"gwm:op:{job['id']}" in sandbox.reasons(job)
+        # Ganeti ran the opcode gwm meant, with gwm's parameters (a reboot changes no state)
+        summary, op = sandbox.ganeti_op(job)
+        assert summary == [f"{opcode}({INSTANCE})"], action
+        assert {key: op.get(key) for key in stored} == stored, (action, op)
         assert sandbox.assert_cache_is_ganeti()[INSTANCE]["status"] == ganeti_status
+        if started is not None:  # the hard reboot really stopped and started it again
+            assert _fake_started(INSTANCE) != started
 
     # Ganeti renames only a stopped instance; the names resolve nowhere.
     response = sandbox.post(

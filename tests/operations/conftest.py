@@ -71,6 +71,13 @@ class Live:
             next_runtime_at=later,
             next_slow_at=later,
         )
+        # A round the beat started just before may still be reading Ganeti (and
+        # would write what it read mid-test): wait until none holds the cluster.
+        deadline = time.monotonic() + 30
+        held = Cluster.objects.filter(pk=self.cluster.pk, lease_until__gt=timezone.now())
+        while held.exclude(lease_owner="").exists():
+            assert time.monotonic() < deadline, "a sync round kept running after quiet()"
+            time.sleep(0.05)
 
     def running_names(self) -> list[str]:
         return sorted(n for n, i in self.running.sim.state.instances.items() if i.running_on)

@@ -4,10 +4,11 @@ Fields are split by cost (docs/sync.md, "Tiers"): *config* fields come from
 Ganeti's configuration and are cheap; *runtime* fields make Ganeti ask every
 node and are only read by the runtime sweep. ``/2/query/<resource>`` answers
 each cell as ``[status, value]``: 0 is a value; 2 (no data: the node does not
-answer) means "Ganeti could not ask", so the last known value stays; 3
-(unavailable: the item has no such value now, such as the memory of a stopped
-instance) and 4 (its node is marked offline, so nothing runs there) clear the
-runtime fields that name them in ``cleared_by``.
+answer, or is marked offline) means "Ganeti could not ask", so the last known
+value stays; 3 (unavailable: the item has no such value now, such as the memory
+of a stopped instance) clears the runtime fields that name it in ``cleared_by``.
+An instance whose primary node is marked offline runs nowhere: its live values
+are cleared too (``instance_runtime_values``), though Ganeti answers "no data".
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from gwm.rapi.constants import InstanceStatus as GanetiInstanceStatus
 
 QUERY_STATUS_NORMAL = 0
 QUERY_STATUS_UNAVAILABLE = 3
-QUERY_STATUS_OFFLINE = 4
-#: A running instance's live values are gone when it stops or its node goes offline.
-GONE_WHEN_NOT_RUNNING = frozenset({QUERY_STATUS_UNAVAILABLE, QUERY_STATUS_OFFLINE})
 
 
 @dataclass(frozen=True)
@@ -105,10 +103,12 @@ INSTANCE_NIC_LISTS = {
 }
 INSTANCE_RUNTIME = [
     Field("status", "ganeti_status", _str),
-    Field("oper_state", "oper_state", cleared_by=frozenset({QUERY_STATUS_OFFLINE})),
-    Field("oper_ram", "oper_ram", cleared_by=GONE_WHEN_NOT_RUNNING),
-    Field("oper_vcpus", "oper_vcpus", cleared_by=GONE_WHEN_NOT_RUNNING),
+    Field("oper_state", "oper_state"),
+    Field("oper_ram", "oper_ram", cleared_by=frozenset({QUERY_STATUS_UNAVAILABLE})),
+    Field("oper_vcpus", "oper_vcpus", cleared_by=frozenset({QUERY_STATUS_UNAVAILABLE})),
 ]
+#: What a running instance reports live, and loses when its node is marked offline.
+INSTANCE_LIVE_COLUMNS = ("oper_state", "oper_ram", "oper_vcpus")
 
 
 def instance_config_query_fields() -> list[str]:
@@ -203,6 +203,14 @@ def row_values(
             continue
         value = cell[1]
         values[field.column] = field.convert(value) if field.convert else value
+    return values
+
+
+def instance_runtime_values(query_fields: list[str], row: list[list[Any]]) -> dict[str, Any]:
+    """An instance's runtime row; on a node marked offline nothing runs, so nothing is live."""
+    values = row_values(query_fields, row, INSTANCE_RUNTIME)
+    if values.get("ganeti_status") == GanetiInstanceStatus.ERROR_NODEOFFLINE:
+        values.update(dict.fromkeys(INSTANCE_LIVE_COLUMNS))
     return values
 
 

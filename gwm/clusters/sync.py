@@ -178,7 +178,7 @@ def read_instance_runtime(
         name = row[0][1]
         if wanted is not None and qfilter is None and name not in wanted:
             continue
-        values = gf.row_values(fields, row, gf.INSTANCE_RUNTIME)
+        values = gf.instance_runtime_values(fields, row)
         values["_runtime"] = True
         _merge(into, name, values)
 

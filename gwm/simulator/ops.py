@@ -1421,6 +1421,12 @@ async def node_set_params(x: Exec, p: dict[str, Any]) -> Any:
             if flags[key] is False and getattr(node, key):
                 setattr(node, key, False)
                 result.append([key, "False"])
+        if result and flags["master_candidate"] is None and _promotion_needed(s, node):
+            # Ganeti's LUNodeSetParams: a node back from drained/offline becomes a
+            # master candidate again while the candidate pool is not full.
+            x.log(" - INFO: Auto-promoting node to master candidate")
+            node.master_candidate = True
+            result.append(["master_candidate", "True"])
     for key in ("master_capable", "vm_capable"):
         if p.get(key) is not None:
             setattr(node, key, bool(p[key]))
@@ -1433,6 +1439,15 @@ async def node_set_params(x: Exec, p: dict[str, Any]) -> Any:
         result.append(["ndparams", str(node.ndparams)])
     s.touch(node)
     return result
+
+
+def _promotion_needed(s: ClusterState, node: Node) -> bool:
+    if not node.master_capable or node.master_candidate or node.offline or node.drained:
+        return False
+    candidates = sum(1 for n in s.nodes.values() if n.master_candidate)
+    capable = sum(1 for n in s.nodes.values() if n.master_capable and not n.offline)
+    wanted = min(int(s.info.get("candidate_pool_size") or 10), capable)
+    return candidates < wanted
 
 
 def _node_job(x: Exec, ops: list[dict[str, Any]]) -> list[Any]:

@@ -209,9 +209,10 @@ def _inst_live(c: Ctx, inst: Instance, fn: Callable[[Instance], Any]) -> Entry:
 
 
 def _oper_state(c: Ctx, inst: Instance) -> Entry:
+    # Ganeti answers "no data", not "offline", for a node marked offline too: an
+    # offline state would say the instance is offline when it only is not known
+    # (seen on the real two-node sandbox).
     bad = _node_rpc_status(c.state.node_by_uuid(inst.pnode))
-    if bad == RS_OFFLINE:
-        return (RS_OFFLINE, None)
     if bad is not None:
         return (RS_NODATA, None)
     return ok(inst.running_on is not None)

@@ -535,7 +535,8 @@ def undrain_node(p: Proof) -> None:
     p.outside("POST", f"/2/nodes/{node}/modify", {"drained": True})
     assert _node_flags(p, node) == ("DRAINED", "D", True, False, "D")
     p.run("node.undrain", "post", f"/nodes/{node}/actions", {"action": "undrain"})
-    assert _node_flags(p, node) == ("ONLINE", "R", False, False, "R")
+    # Ganeti promotes it back to master candidate: the pool (10) is not full.
+    assert _node_flags(p, node) == ("ONLINE", "C", False, False, "C")
 
 
 @proves("node.offline")
@@ -558,7 +559,8 @@ def online_node(p: Proof) -> None:
     p.outside("POST", f"/2/nodes/{node}/modify", {"offline": True})
     assert _node_flags(p, node) == ("OFFLINE", "O", False, True, "O")
     p.run("node.online", "post", f"/nodes/{node}/actions", {"action": "online"})
-    assert _node_flags(p, node) == ("ONLINE", "R", False, False, "R")
+    # Ganeti promotes it back to master candidate: the pool (10) is not full.
+    assert _node_flags(p, node) == ("ONLINE", "C", False, False, "C")
 
 
 @proves("node.set-role")

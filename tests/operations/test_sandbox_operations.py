@@ -9,7 +9,8 @@ already say what ``gnt-instance list`` says: the job's end re-reads what it
 touched in the same transaction that marks it SUCCESS.
 
 Each operation's lag from Ganeti's job end (``ganeti.ended_at``) to the
-moment ``/wait`` answered SUCCESS is printed (``-s`` shows it) and bounded.
+moment ``/wait`` answered SUCCESS is printed (``-s`` shows it), not bounded:
+timing belongs in ``bench/`` (``bench/ops.py`` measures it side by side).
 """
 
 from __future__ import annotations
@@ -45,8 +46,6 @@ RENAMED = "gwm-ops-2.ganeti.test"
 DUPLICATE = "gwm-ops-3.ganeti.test"
 STATUS = {"running": "RUNNING", "ADMIN_down": "STOPPED"}
 FINAL = {"SUCCESS", "ERROR", "CANCELED"}
-#: Sanity bound for Ganeti job end → SUCCESS seen through /wait (target: p95 ≤ 1 s).
-MAX_LAG = 5.0
 
 
 def _gnt(*argv: str) -> str:
@@ -337,8 +336,6 @@ def test_instance_lifecycle_through_gwm(sandbox: Sandbox) -> None:
     rows = Job.objects.filter(cluster=sandbox.cluster, ganeti_job_id__in=ganeti_ids)
     assert sorted(rows.values_list("ganeti_job_id", flat=True)) == sorted(ganeti_ids)
     assert not rows.filter(foreign=True).exists()
-    for step in sandbox.steps:
-        assert step.lag <= MAX_LAG, f"{step.name}: SUCCESS seen {step.lag:.2f} s after Ganeti"
 
 
 @pytest.mark.parametrize("sandbox", [((DUPLICATE,), 120.0)], ids=["slow-sync"], indirect=True)

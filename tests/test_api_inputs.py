@@ -18,6 +18,7 @@ import pytest
 from django.test import Client, override_settings
 
 from gwm.clusters.models import Cluster
+from tests.clusters.helpers import registration_body
 
 pytestmark = pytest.mark.django_db
 PROBLEM = "application/problem+json"
@@ -31,18 +32,6 @@ def _problem(response, status: int, parameter: str | None = None) -> dict:
     assert body["status"] == status
     if parameter is not None:
         assert parameter in body["detail"] or body.get("parameter") == parameter, body
-    return body
-
-
-def _registration(running, **overrides) -> dict:
-    body = {
-        "name": "c1",
-        "rapi_url": running.url,
-        "username": "gwm",
-        "password": "gwm",
-        "tls_ca_pem": running.cert_path.read_text(),
-    }
-    body.update(overrides)
     return body
 
 
@@ -82,13 +71,13 @@ def test_a_refused_registration_leaves_no_ca_file(simulator, api: Client, tmp_pa
     with override_settings(DATA_DIR=tmp_path):
         refused = api.post(
             "/api/v1/clusters",
-            _registration(running, tls_ca_pem=other.cert_path.read_text()),
+            registration_body(running, tls_ca_pem=other.cert_path.read_text()),
             content_type="application/json",
         )
         _problem(refused, 422)
         assert list((tmp_path / "tls").glob("*")) == []
         accepted = api.post(
-            "/api/v1/clusters", _registration(running), content_type="application/json"
+            "/api/v1/clusters", registration_body(running), content_type="application/json"
         )
         assert accepted.status_code == 201, accepted.content
         assert len(list((tmp_path / "tls").glob("*.pem"))) == 1

@@ -23,6 +23,20 @@ def connection_for(running: Running, *, password: str = "gwm") -> services.Conne
     )
 
 
+def registration_body(running: Running, **overrides: Any) -> dict[str, Any]:
+    """A POST /api/v1/clusters body for a simulated cluster, with ``overrides``."""
+    assert running.cert_path is not None
+    body: dict[str, Any] = {
+        "name": "c1",
+        "rapi_url": running.url,
+        "username": "gwm",
+        "password": "gwm",
+        "tls_ca_pem": running.cert_path.read_text(),
+    }
+    body.update(overrides)
+    return body
+
+
 def register(running: Running, name: str = "sim", **intervals: Any) -> Cluster:
     return services.cluster_create(
         name=name, connection=connection_for(running), intervals=intervals or None

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from gwm.clusters.models import Cluster, Instance
-from tests.clusters.helpers import full_sync, gnt, register
+from tests.clusters.helpers import full_sync, gnt, register, registration_body
 
 pytestmark = pytest.mark.django_db
 PROBLEM = "application/problem+json"
@@ -22,18 +22,6 @@ def _problem(response, status: int, code: str) -> dict:
     body = response.json()
     assert body["code"] == code, body
     assert body["status"] == status
-    return body
-
-
-def _registration(running, **overrides) -> dict:
-    body = {
-        "name": "c1",
-        "rapi_url": running.url,
-        "username": "gwm",
-        "password": "gwm",
-        "tls_ca_pem": running.cert_path.read_text(),
-    }
-    body.update(overrides)
     return body
 
 
@@ -52,7 +40,7 @@ def test_reads_need_a_token(client: Client) -> None:
 def test_only_staff_register_clusters(simulator, reader_api: Client) -> None:
     running = simulator()
     response = reader_api.post(
-        "/api/v1/clusters", _registration(running), content_type="application/json"
+        "/api/v1/clusters", registration_body(running), content_type="application/json"
     )
     _problem(response, 403, "forbidden")
     assert not Cluster.objects.exists()
@@ -65,7 +53,7 @@ def test_register_a_cluster(simulator, api: Client) -> None:
     running = simulator()
     response = api.post(
         "/api/v1/clusters",
-        _registration(running, description="lab", fast_interval=2),
+        registration_body(running, description="lab", fast_interval=2),
         content_type="application/json",
     )
     assert response.status_code == 201, response.content
@@ -82,7 +70,9 @@ def test_register_a_cluster(simulator, api: Client) -> None:
 def test_a_taken_name_is_a_conflict(simulator, api: Client) -> None:
     running = simulator()
     register(running, name="c1")
-    response = api.post("/api/v1/clusters", _registration(running), content_type="application/json")
+    response = api.post(
+        "/api/v1/clusters", registration_body(running), content_type="application/json"
+    )
     _problem(response, 409, "name_taken")
 
 
@@ -98,7 +88,7 @@ def test_a_taken_name_is_a_conflict(simulator, api: Client) -> None:
 def test_malformed_registrations_are_422(simulator, api: Client, overrides, field) -> None:
     running = simulator()
     response = api.post(
-        "/api/v1/clusters", _registration(running, **overrides), content_type="application/json"
+        "/api/v1/clusters", registration_body(running, **overrides), content_type="application/json"
     )
     body = _problem(response, 422, "validation_failed")
     assert any(field in error["loc"] for error in body["errors"])
@@ -126,7 +116,7 @@ def test_wrong_password_is_named(simulator, api: Client) -> None:
     running = simulator()
     response = api.post(
         "/api/v1/clusters",
-        _registration(running, password="wrong"),
+        registration_body(running, password="wrong"),
         content_type="application/json",
     )
     body = _problem(response, 422, "rapi_auth_failed")
@@ -138,19 +128,21 @@ def test_tls_mismatch_is_named(simulator, api: Client) -> None:
     other = simulator(seed=3)
     response = api.post(
         "/api/v1/clusters",
-        _registration(running, tls_ca_pem=other.cert_path.read_text()),
+        registration_body(running, tls_ca_pem=other.cert_path.read_text()),
         content_type="application/json",
     )
     _problem(response, 422, "rapi_tls_failed")
     pinned = api.post(
         "/api/v1/clusters",
-        _registration(running, tls_ca_pem="", tls_fingerprint="AA" * 32),
+        registration_body(running, tls_ca_pem="", tls_fingerprint="AA" * 32),
         content_type="application/json",
     )
     body = _problem(pinned, 422, "rapi_tls_failed")
     assert "fingerprint" in body["detail"].lower()
     system = api.post(
-        "/api/v1/clusters", _registration(running, tls_ca_pem=""), content_type="application/json"
+        "/api/v1/clusters",
+        registration_body(running, tls_ca_pem=""),
+        content_type="application/json",
     )
     _problem(system, 422, "rapi_tls_failed")
 

@@ -246,9 +246,9 @@ def _readline_bounded(proc: subprocess.Popen[str], timeout: float) -> str:
 
 def register(name: str, sim: SimCluster, **intervals: float) -> Any:
     """Register a simulated cluster the way the API does (RAPI probe included)."""
-    from gwm.clusters import services
+    from gwm.clusters.services import registry
 
-    connection = services.Connection(
+    connection = registry.Connection(
         rapi_url=sim.url,
         username="gwm",
         password="gwm",
@@ -256,7 +256,9 @@ def register(name: str, sim: SimCluster, **intervals: float) -> Any:
         tls_fingerprint="",
         tls_verify=True,
     )
-    return services.cluster_create(name=name, connection=connection, intervals=intervals or None)
+    return registry.cluster_create(
+        actor=None, name=name, connection=connection, intervals=intervals or None
+    )
 
 
 def admin_token() -> str:

@@ -3,7 +3,7 @@
 ``--clusters`` simulated clusters of ``--instances`` each (calibrated cost,
 time scale 1) are served from one separate process. This process plays one
 worker: a pool of ``--threads`` threads running the real task body
-(``gwm.clusters.tasks.sync_cluster``, lease included), as Celery's thread
+(``gwm.sync.dispatch.sync_cluster``, lease included), as Celery's thread
 pool would. After a forced full sync of every cluster (timed: the initial
 import), each measured round makes only the fast tier due on every cluster
 and runs them all; the round's time is from the first task started to the
@@ -36,7 +36,7 @@ from bench.common import (
 
 def _run_one(cluster_id: int, force: bool) -> tuple[float, str | None]:
     """Run the task body as a worker thread would; a failure is recorded, not raised."""
-    from gwm.clusters.tasks import sync_cluster
+    from gwm.sync.dispatch import sync_cluster
 
     started = time.perf_counter()
     error = None
@@ -178,9 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result["database"] = db.describe()
         asked = whatif.Patched([p for p in args.what_if.split(",") if p])
-        patches = [name for name in asked.names if name not in asked.adopted]
+        patches = asked.names
         result["what_if"] = patches
-        result["what_if_adopted_by_gwm"] = asked.adopted
         result["compare"] = bool(args.compare and patches)
         variants = (
             ["stock", "what-if"] if result["compare"] else ["what-if" if patches else "stock"]

@@ -163,7 +163,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 def initial_import(sim: SimCluster) -> dict[str, Any]:
     from gwm.clusters.models import Cluster, Instance
-    from gwm.clusters.tasks import run_due_tiers
+    from gwm.sync.rounds import run_due_tiers
 
     cluster = register("bench-list", sim)
     sim.reset()

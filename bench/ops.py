@@ -118,9 +118,9 @@ def main() -> None:
     with bench_django(args.db) as db, SimHost(1, args.nodes, args.instances) as host:
         from django.test import Client
 
-        from gwm.clusters.tasks import run_due_tiers
         from gwm.embedded import start_embedded_workers
         from gwm.operations.models import Job
+        from gwm.sync.rounds import run_due_tiers
 
         sim = host.clusters[0]
         cluster = register("bench", sim)

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 def _measure(url: str, ca: str, auth: tuple[str, str], rounds: int) -> dict[str, Any]:
     from gwm.clusters import services
     from gwm.clusters.models import Instance
-    from gwm.clusters.tasks import run_due_tiers
+    from gwm.sync.rounds import run_due_tiers
 
     out: dict[str, Any] = {}
     cluster = services.cluster_create(

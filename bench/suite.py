@@ -30,7 +30,7 @@ from bench.report import render
 PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply")
 #: Parts run only when asked for (--parts): (b) without the A/B what-if rounds.
 EXTRA_PARTS = ("fast-plain",)
-WHAT_IF = "executemany,lean-query,client-cache"
+WHAT_IF = "executemany,client-cache"
 HEADER = """# gwm benchmarks
 
 Written by `bench/run` (see `bench/README.md`); every run appends one section

@@ -2,7 +2,7 @@
 
 A simulator with the cost model switched off (time scale 0: only gwm's own
 work is measured) and one cluster; each phase reads a round with the real
-``sync.read_*`` functions and writes it with ``sync.apply_round``:
+``reads.read_*`` functions and writes it with ``sync.apply_round``:
 
 1. first import: slow round (every object created), then the first runtime
    sweep (every instance's runtime fields change);
@@ -12,7 +12,7 @@ work is measured) and one cluster; each phase reads a round with the real
 ``--variant executemany`` replaces Django's ``QuerySet.bulk_update`` (a
 ``CASE WHEN`` expression per column per batch of 500) in this process by one
 ``UPDATE … SET col = %s … WHERE id = %s`` sent with ``executemany``: the
-change proposed for ``gwm/clusters/sync.py`` ``_apply_objects``, measured
+change proposed for ``gwm/clusters/services/cache.py`` ``_apply_objects``, measured
 before anyone applies it.
 
     python -m bench.sync_apply --instances 10000 --nodes 100 [--variant executemany]
@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         SimHost(1, args.nodes, args.instances, time_scale=0.0, max_seconds=900) as host,
     ):
         from django.utils import timezone
-
-        from gwm.clusters import sync
-        from gwm.clusters.ganeti import reader_for
         from gwm.clusters.models import Cluster
+        from gwm.clusters.services import cache
+        from gwm.ganeti import reads
+        from gwm.ganeti.connect import client_for
 
         if args.variant == "executemany":
             whatif.apply(["executemany"])
@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         phases: list[dict[str, Any]] = []
 
         def phase(name: str, tier: str, read_round: Any) -> None:
-            reader = sync.TimedReader(reader_for(Cluster.objects.get(pk=cluster.pk)))
+            reader = reads.TimedReader(reads.RapiReader(client_for(Cluster.objects.get(pk=cluster.pk))))
             started = time.perf_counter()
             read = read_round(reader)
             read_seconds = time.perf_counter() - started
             started = time.perf_counter()
-            changes = sync.apply_round(cluster.pk, read, now=timezone.now(), tier=tier)
+            changes = cache.round_write(cluster.pk, read, now=timezone.now(), tier=tier)
             apply_seconds = time.perf_counter() - started
             phases.append(
                 {
@@ -89,22 +89,22 @@ def main(argv: list[str] | None = None) -> int:
                     "name", "serial_no", "mtime", "admin_state", "primary_node"
                 )
             }
-            return sync.read_fast_round(
+            return reads.read_fast_round(
                 reader,
                 known_fingerprints=fingerprints,
                 last_job_id=row.last_job_id,
                 open_job_ids=list(row.open_job_ids),
             )
 
-        phase("first import: slow round (creates)", "slow", sync.read_slow_round)
-        phase("first import: runtime sweep", "runtime", sync.read_runtime_sweep)
-        phase("steady: runtime sweep, nothing changed", "runtime", sync.read_runtime_sweep)
-        phase("steady: slow round, nothing changed", "slow", sync.read_slow_round)
+        phase("first import: slow round (creates)", "slow", reads.read_slow_round)
+        phase("first import: runtime sweep", "runtime", reads.read_runtime_sweep)
+        phase("steady: runtime sweep, nothing changed", "runtime", reads.read_runtime_sweep)
+        phase("steady: slow round, nothing changed", "slow", reads.read_slow_round)
         phase("steady: fast round, nothing changed", "fast", fast)
         names = sorted(sim.instance_names())[::100]
         for name in names:
             sim.admin("POST", f"instances/{name}/crash")
-        phase(f"runtime sweep after {len(names)} crashes (1 %)", "runtime", sync.read_runtime_sweep)
+        phase(f"runtime sweep after {len(names)} crashes (1 %)", "runtime", reads.read_runtime_sweep)
         result["phases"] = phases
         from django.db import connections
 

@@ -4,23 +4,15 @@ Nothing here changes files in ``gwm/``: each patch replaces a function in the
 running process, so a benchmark can show a change's gain before anyone makes
 it. Each patch names the place in gwm it stands for.
 
-- ``executemany``: ``sync._apply_objects`` writes changed rows with Django's
+- ``executemany``: ``gwm.clusters.services.cache`` writes changed rows with Django's
   ``QuerySet.bulk_update`` (a ``CASE WHEN`` per column per batch of 500);
   here ``bulk_update`` sends one ``UPDATE … SET col = %s … WHERE id = %s``
   per row with ``executemany``.
-- ``lean-query``: ``ganeti.RapiReader.query`` validates every cell as a
-  ``QueryCell`` named tuple with an enum (``rapi.models.QueryResult``) and
-  then copies the rows to lists; here the rows are checked as lists of
-  ``[int, value]`` pairs with one ``TypeAdapter`` and used as they are.
-- ``client-cache``: ``tasks.run_due_tiers`` builds a new ``RapiClient``
+- ``client-cache``: ``gwm.sync.rounds.run_due_tiers`` builds a new ``RapiClient``
   (SSL context, CA file, TLS handshake, password decryption) for every
   round; here one client per cluster and connection settings is kept for
   the process (keep-alive; real Ganeti closes every connection, so there
   only the client-side setup is saved).
-
-Patches that gwm has adopted become no-ops (``Patched.adopted`` lists them):
-``lean-query`` once ``RapiClient.query_rows`` exists (commit 4470d23, which
-also made ``TimedReader`` count Ganeti's answer time instead of gwm's).
 """
 
 from __future__ import annotations
@@ -28,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-PATCHES = ("executemany", "lean-query", "client-cache")
+PATCHES = ("executemany", "client-cache")
 
 
 def executemany_bulk_update(self: Any, objs: Any, fields: Any, batch_size: Any = None) -> int:
@@ -54,33 +46,6 @@ def executemany_bulk_update(self: Any, objs: Any, fields: Any, batch_size: Any =
     return len(objs)
 
 
-def _lean_query() -> Any:
-    from pydantic import TypeAdapter
-
-    from gwm.clusters import ganeti
-    from gwm.rapi.endpoints.query import query
-    from gwm.rapi.errors import RapiError
-    from gwm.rapi.requests import RapiCall
-
-    rows_adapter = TypeAdapter(list[list[tuple[int, Any]]])
-
-    def parse(value: Any) -> list[list[list[Any]]]:
-        rows = rows_adapter.validate_python(value["data"])
-        return [[[status, cell] for status, cell in row] for row in rows]
-
-    def lean(
-        self: Any, resource: str, fields: list[str], qfilter: list[Any] | None = None
-    ) -> list[list[list[Any]]]:
-        call = RapiCall(query(resource, fields, qfilter=qfilter).request, parse)
-        try:
-            result: list[list[list[Any]]] = self._client.send(call)
-        except RapiError as exc:
-            raise ganeti.as_sync_failure(exc) from exc
-        return result
-
-    return lean
-
-
 class _KeptClient:
     """A cached client whose ``close()`` (called after every round) keeps it open."""
 
@@ -95,11 +60,11 @@ class _KeptClient:
 
 
 def _client_cache() -> Any:
-    from gwm.clusters import ganeti
+    from gwm.ganeti import connect
 
     clients: dict[tuple[Any, ...], Any] = {}
     lock = threading.Lock()
-    build = ganeti.client_for
+    build = connect.client_for
 
     def cached_client(cluster: Any, *args: Any, **kwargs: Any) -> Any:
         key = (
@@ -120,15 +85,6 @@ def _client_cache() -> Any:
     return cached_client
 
 
-def _adopted(name: str) -> bool:
-    """Does gwm already do what this patch proposes?"""
-    if name == "lean-query":
-        from gwm.rapi import RapiClient
-
-        return hasattr(RapiClient, "query_rows")
-    return False
-
-
 class Patched:
     """Applied patches, and how to take them back (so rounds can alternate A/B)."""
 
@@ -137,7 +93,6 @@ class Patched:
         if unknown:
             raise ValueError(f"unknown what-if patches {unknown}; choose from {PATCHES}")
         self.names = [name for name in PATCHES if name in names]
-        self.adopted = [name for name in self.names if _adopted(name)]
         self._saved: list[tuple[Any, str, Any]] = []
 
     def _replace(self, owner: Any, attribute: str, value: Any) -> None:
@@ -147,19 +102,13 @@ class Patched:
     def __enter__(self) -> Patched:
         from django.db.models.query import QuerySet
 
-        from gwm.clusters import ganeti, tasks
+        from gwm.sync import rounds
 
         if "executemany" in self.names:
             self._replace(QuerySet, "bulk_update", executemany_bulk_update)
-        if "lean-query" in self.names and "lean-query" not in self.adopted:
-            self._replace(ganeti.RapiReader, "query", _lean_query())
         if "client-cache" in self.names:
-            cached = _client_cache()
-            # tasks imported these by name; replace whichever this version of tasks uses.
-            if hasattr(tasks, "client_for"):
-                self._replace(tasks, "client_for", cached)
-            if hasattr(tasks, "reader_for"):
-                self._replace(tasks, "reader_for", lambda c: ganeti.RapiReader(cached(c)))
+            # rounds imported client_for by name: replace it there.
+            self._replace(rounds, "client_for", _client_cache())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -170,5 +119,4 @@ class Patched:
 
 def apply(names: list[str]) -> list[str]:
     """Apply the named patches for the rest of this process; returns what was applied."""
-    patched = Patched(names).__enter__()
-    return [name for name in patched.names if name not in patched.adopted]
+    return Patched(names).__enter__().names

@@ -49,10 +49,10 @@ def _credentials(data_dir: Path) -> dict[str, Any]:
 
 
 def _register(url: str, cert_path: Path | None) -> None:
-    from gwm.clusters import services
     from gwm.clusters.models import Cluster
+    from gwm.clusters.services import registry
 
-    connection = services.Connection(
+    connection = registry.Connection(
         rapi_url=url,
         username="gwm",
         password="gwm",
@@ -63,19 +63,20 @@ def _register(url: str, cert_path: Path | None) -> None:
     existing = Cluster.objects.filter(name=DEMO_CLUSTER).first()
     intervals = {"fast_interval": 2.0, "runtime_interval": 5.0, "slow_interval": 30.0}
     if existing is None:
-        services.cluster_create(
+        registry.cluster_create(
+            actor=None,
             name=DEMO_CLUSTER,
             connection=connection,
             description="the simulated cluster of `make demo`",
             intervals=intervals,
         )
     else:
-        services.cluster_update(existing, changes={**connection.__dict__, **intervals})
+        registry.cluster_update(existing, actor=None, changes={**connection.__dict__, **intervals})
 
 
 def _free_near(host: str, port: int, avoid: set[int]) -> int | None:
     """The first port above ``port`` that can be listened on now (for the hint)."""
-    from gwm.cli import port_problem
+    from gwm.startup import port_problem
 
     for candidate in range(port + 1, min(port + 100, 65535) + 1):
         if candidate not in avoid and port_problem(host, candidate) is None:
@@ -85,7 +86,7 @@ def _free_near(host: str, port: int, avoid: set[int]) -> int | None:
 
 def _check_ports(host: str, port: int, sim_port: int) -> None:
     """Exit with one line before anything is set up or printed when a port is not free."""
-    from gwm.cli import port_problem
+    from gwm.startup import port_problem
 
     if port == sim_port:
         typer.echo(
@@ -144,9 +145,9 @@ def demo(
     _check_ports(host, port, sim_port)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gwm.settings")
-    from gwm.cli import _django_setup
+    from gwm.startup import django_setup
 
-    _django_setup()
+    django_setup()
     import uvicorn
     from django.conf import settings
     from django.core.management import call_command

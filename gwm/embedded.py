@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
@@ -18,10 +19,18 @@ from celery.worker import WorkController
 log = logging.getLogger(__name__)
 
 
+class Beat(Protocol):
+    """Celery's embedded beat service (a thread here: ``EmbeddedService(thread=True)``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class EmbeddedWorkers:
     worker: WorkController
-    beat: EmbeddedService
+    beat: Beat
     thread: threading.Thread
 
     def stop(self) -> None:
@@ -49,7 +58,7 @@ def start_embedded_workers(concurrency: int | None = None) -> EmbeddedWorkers:
     )
     thread = threading.Thread(target=worker.start, name="gwm-embedded-worker", daemon=True)
     thread.start()
-    beat = EmbeddedService(app, thread=True)
+    beat: Beat = EmbeddedService(app, thread=True)  # type: ignore[assignment]  # a _Threaded
     beat.start()
     log.info("embedded workers started (%d threads) with beat", concurrency)
     return EmbeddedWorkers(worker=worker, beat=beat, thread=thread)

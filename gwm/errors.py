@@ -67,12 +67,6 @@ class BadRequest(AppError):
     title = "Bad request"
 
 
-class Unauthorized(AppError):
-    status = 401
-    code = "unauthorized"
-    title = "Authentication required"
-
-
 class Forbidden(AppError):
     status = 403
     code = "forbidden"

@@ -187,7 +187,9 @@ STATIC_ROOT = DATA_DIR / "static"
 # Embedded mode serves static files (admin, API docs) from the ASGI app itself.
 GWM_SERVE_STATIC = _env_bool("GWM_SERVE_STATIC", True)
 
-# Celery: the queue is only a doorbell (see ARCHITECTURE.md).
+# Celery: the queue is only a doorbell (tasks take ids and re-read the database;
+# docs/architecture.md). Services ring tasks by name; these modules define them.
+CELERY_IMPORTS = ("gwm.operations.tasks", "gwm.sync.tasks")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -204,7 +206,7 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GWM_CELERY_QUEUE", "") or "celery"
 # The sync scheduler: one cheap tick that enqueues the clusters whose tiers are due.
 CELERY_BEAT_SCHEDULE = {
     # A tick is one indexed query; 0.25 s keeps "due" close to "started".
-    "dispatch-due-syncs": {"task": "clusters.dispatch_due_syncs", "schedule": 0.25},
+    "dispatch-due-syncs": {"task": "sync.dispatch_due_syncs", "schedule": 0.25},
     "sweep-operations": {"task": "operations.sweep", "schedule": 5.0},
     "purge-old-jobs": {"task": "operations.purge_old_jobs", "schedule": 3600.0},
 }
@@ -246,4 +248,8 @@ LOGGING = {
     },
 }
 
+# Every RAPI read gwm makes gives up after this long (gwm.ganeti.connect), so no
+# worker hangs on a cluster that stopped answering; keep it below GWM_JOB_LEASE_SECONDS.
 GWM_HTTP_TIMEOUT_SECONDS = _env_int("GWM_HTTP_TIMEOUT_SECONDS", 30)
+if GWM_HTTP_TIMEOUT_SECONDS < 1:
+    raise ImproperlyConfigured(f"GWM_HTTP_TIMEOUT_SECONDS={GWM_HTTP_TIMEOUT_SECONDS} is below 1")

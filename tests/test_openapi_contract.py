@@ -60,13 +60,14 @@ def test_every_operation_lists_400_and_its_body_codes() -> None:
 
 
 def test_the_selectors_render_exactly_the_declared_fields() -> None:
-    from gwm.clusters import schemas, selectors
+    from gwm.clusters import schemas
+    from gwm.clusters.selectors import fields
 
     for spec, model in [
-        (selectors.INSTANCE_FIELDS, schemas.InstanceOut),
-        (selectors.NODE_FIELDS, schemas.NodeOut),
-        (selectors.GROUP_FIELDS, schemas.GroupOut),
-        (selectors.NETWORK_FIELDS, schemas.NetworkOut),
+        (fields.INSTANCE_FIELDS, schemas.InstanceOut),
+        (fields.NODE_FIELDS, schemas.NodeOut),
+        (fields.GROUP_FIELDS, schemas.GroupOut),
+        (fields.NETWORK_FIELDS, schemas.NetworkOut),
     ]:
         assert set(spec) == set(model.model_fields), model.__name__
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from gwm.operations.catalog import ACTIONS
+from gwm.operations.actions import ACTIONS
 from gwm.simulator.server import Running
 from tests.clusters.helpers import full_sync, register
 from tests.write_endpoints import (

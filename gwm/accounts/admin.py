@@ -6,7 +6,7 @@ that follows the save, and stores only its hash, like the command line does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -17,9 +17,14 @@ from gwm.accounts.services import token_create, token_revoke
 
 ADD_FIELDS = ("user", "name", "expires_at")
 
+if TYPE_CHECKING:  # generic for the type checker only; Django's class takes no parameter
+    TokenModelAdmin = admin.ModelAdmin[ApiToken]
+else:
+    TokenModelAdmin = admin.ModelAdmin
+
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(TokenModelAdmin):
     list_display = (
         "name",
         "user",

@@ -1,20 +1,36 @@
-"""Admin pages: clusters are registered through the same service as the API."""
+"""Admin pages: clusters are registered through the same service as the API.
+
+The stock change form runs in one transaction, and a RAPI check must never
+run inside one (on SQLite it would hold the write lock while Ganeti answers).
+So the check runs first, before the admin's view opens its transaction, and
+the form inside only reads its verdict.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
 
-from gwm.clusters import services
 from gwm.clusters.models import Cluster, Instance, Network, Node, NodeGroup
+from gwm.clusters.services import registry
 from gwm.errors import AppError
-from gwm.kit.crypto import decrypt
+from gwm.ganeti.connect import stored_password
+from gwm.ganeti.failures import RoundFailure
+
+#: Where the RAPI check's verdict waits for the form, on the request.
+VERDICT = "gwm_rapi_verdict"
 
 
-class ClusterForm(forms.ModelForm):
+def _actor(request: HttpRequest) -> User | None:
+    """The signed-in administrator (the admin lets no one else this far)."""
+    return request.user if isinstance(request.user, User) else None
+
+
+class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]  # not subscriptable at run time
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -38,14 +54,21 @@ class ClusterForm(forms.ModelForm):
             "stale_after",
         ]
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if self.errors:
-            return data
+    #: (connection checked, error or None), set by the admin before its transaction.
+    rapi_verdict: ClassVar[tuple[registry.Connection, AppError | None] | None] = None
+
+    def connection(self) -> registry.Connection | None:
+        """The connection the form's fields describe; None while those fields have errors."""
+        data = self.cleaned_data
+        if self.errors or "rapi_url" not in data:
+            return None
         password = data.get("password") or ""
-        if not password and self.instance.pk and self.instance.password_encrypted:
-            password = decrypt(self.instance.password_encrypted)
-        connection = services.Connection(
+        if not password and self.instance.pk:
+            try:
+                password = stored_password(self.instance)
+            except RoundFailure as failure:
+                raise forms.ValidationError(str(failure), code="credentials_unreadable") from None
+        return registry.Connection(
             rapi_url=data["rapi_url"],
             username=data.get("username", ""),
             password=password,
@@ -53,15 +76,22 @@ class ClusterForm(forms.ModelForm):
             tls_fingerprint=data.get("tls_fingerprint", ""),
             tls_verify=data.get("tls_verify", True),
         )
-        try:
-            services.cluster_probe(connection)
-        except AppError as exc:
-            raise forms.ValidationError(exc.detail, code=exc.code) from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        connection = self.connection()
+        if connection is None or self.rapi_verdict is None:
+            return data  # the check ran before (ClusterAdmin.changeform_view)
+        checked, error = self.rapi_verdict
+        if checked != connection:
+            raise forms.ValidationError("the RAPI settings changed while checked; save again")
+        if error is not None:
+            raise forms.ValidationError(error.detail, code=error.code)
         return data
 
 
 @admin.register(Cluster)
-class ClusterAdmin(admin.ModelAdmin):
+class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
     form = ClusterForm
     list_display = ("name", "status", "rapi_url", "software_version", "synced_at", "error")
     list_filter = ("status",)
@@ -86,12 +116,34 @@ class ClusterAdmin(admin.ModelAdmin):
         object_id: str | None = None,
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST":
+            setattr(request, VERDICT, self._check_rapi(request, object_id))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _check_rapi(
+        self, request: HttpRequest, object_id: str | None
+    ) -> tuple[registry.Connection, AppError | None] | None:
+        """Ask RAPI about the posted settings, outside any transaction."""
+        instance = Cluster.objects.filter(pk=object_id).first() if object_id else None
+        form = ClusterForm(request.POST, instance=instance)
+        if not form.is_valid():
+            return None  # the admin shows the form's errors; nothing to check yet
+        connection = form.connection()
+        if connection is None:
+            return None
+        try:
+            registry.cluster_probe(connection)
+        except AppError as exc:
+            return connection, exc
+        return connection, None
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        # The stock view wraps everything in one transaction; the form's RAPI
-        # check must not run inside one, and the services open their own.
-        return self._changeform_view(  # type: ignore[attr-defined]
-            request, object_id, form_url, extra_context
-        )
+        form = super().get_form(request, obj, change, **kwargs)
+        verdict = getattr(request, VERDICT, None)
+        return type(form.__name__, (form,), {"rapi_verdict": verdict})
 
     def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
         data = dict(form.cleaned_data)
@@ -100,11 +152,11 @@ class ClusterAdmin(admin.ModelAdmin):
             changes = {k: data[k] for k in form.changed_data if k in data}
             if password:
                 changes["password"] = password
-            saved = services.cluster_update(
-                Cluster.objects.get(pk=obj.pk), changes=changes, check=False
+            saved = registry.cluster_update(
+                Cluster.objects.get(pk=obj.pk), actor=_actor(request), changes=changes, check=False
             )
         else:
-            connection = services.Connection(
+            connection = registry.Connection(
                 rapi_url=data["rapi_url"],
                 username=data["username"],
                 password=password,
@@ -112,7 +164,8 @@ class ClusterAdmin(admin.ModelAdmin):
                 tls_fingerprint=data["tls_fingerprint"],
                 tls_verify=data["tls_verify"],
             )
-            saved = services.cluster_create(
+            saved = registry.cluster_create(
+                actor=_actor(request),
                 name=data["name"],
                 connection=connection,
                 description=data["description"],
@@ -125,20 +178,20 @@ class ClusterAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: Cluster) -> None:
-        services.cluster_delete(obj)
+        registry.cluster_delete(obj, actor=_actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for cluster in queryset:
-            services.cluster_delete(cluster)
+            registry.cluster_delete(cluster, actor=_actor(request))
 
     @admin.action(description="Sync the selected clusters now")
     def sync_now(self, request: HttpRequest, queryset: Any) -> None:
         for cluster in queryset:
-            services.cluster_request_sync(cluster)
+            registry.cluster_request_sync(cluster, actor=_actor(request))
         messages.info(request, f"sync queued for {queryset.count()} cluster(s)")
 
 
-class _CachedAdmin(admin.ModelAdmin):
+class _CachedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
     """Cached Ganeti state is read-only here: Ganeti is the source of truth."""
 
     search_fields = ("name",)

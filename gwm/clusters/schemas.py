@@ -1,5 +1,8 @@
 """Request and response shapes of the clusters API (the OpenAPI schema's source).
 
+Query shapes (``?fields=&ordering=&cursor=&limit=`` and the instance filters)
+list their choices from the output field specs (gwm.clusters.selectors.fields).
+
 Response shapes are plain pydantic models, not ninja Schemas: every cached read
 is validated against them before it is sent (gwm.kit.http.json_with_etag), and
 ninja's Schema adds a Python-level wrap validator per object that would cost a
@@ -13,6 +16,10 @@ from typing import Annotated, Any
 from cryptography import x509
 from ninja import Schema
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gwm.clusters.selectors.cache import InstanceFilters, ListParams
+from gwm.clusters.selectors.fields import GROUPS, INSTANCES, NETWORKS, NODES, Resource
+from gwm.kit.pagination import MAX_LIMIT
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 #: A CA bundle is a few certificates; anything much larger is not one.
@@ -212,3 +219,81 @@ class NetworkOut(_Cached):
 class NetworkPage(BaseModel):
     items: list[NetworkOut]
     next: str | None
+
+
+# -- query shapes --------------------------------------------------------------------
+
+
+def _ordering(resource: Resource) -> Any:
+    choices: list[Any] = [f"{sign}{name}" for name in resource.orderings for sign in ("", "-")]
+    return Field(
+        None,
+        description="sort by this field, `-` first for descending (default: name)",
+        json_schema_extra={"enum": choices},
+    )
+
+
+def _fields(resource: Resource) -> Any:
+    return Field(
+        None,
+        description="comma-separated fields to return (default: all): "
+        + ", ".join(resource.fields),
+    )
+
+
+def _or_list(what: str) -> Any:
+    return Field(
+        None,
+        description=f"{what}; a comma-separated list or a repeated parameter means any of them",
+    )
+
+
+def _joined(values: list[str] | None) -> str | None:
+    """Repeated values are one comma list: ``a&a`` is ``a,a``."""
+    return ",".join(values) if values else None
+
+
+class ListQuery(Schema):
+    fields: str | None = None
+    ordering: str | None = None
+    cursor: str | None = Field(None, description="the `next` of the previous page")
+    limit: int | None = Field(None, ge=1, le=MAX_LIMIT, description="page size (default 100)")
+
+    def params(self) -> ListParams:
+        return ListParams(
+            fields=self.fields, ordering=self.ordering, cursor=self.cursor, limit=self.limit
+        )
+
+
+class NodeQuery(ListQuery):
+    fields: str | None = _fields(NODES)
+    ordering: str | None = _ordering(NODES)
+
+
+class GroupQuery(ListQuery):
+    fields: str | None = _fields(GROUPS)
+    ordering: str | None = _ordering(GROUPS)
+
+
+class NetworkQuery(ListQuery):
+    fields: str | None = _fields(NETWORKS)
+    ordering: str | None = _ordering(NETWORKS)
+
+
+class InstanceQuery(ListQuery):
+    fields: str | None = _fields(INSTANCES)
+    ordering: str | None = _ordering(INSTANCES)
+    cluster: list[str] | None = _or_list("cluster names")
+    status: list[str] | None = _or_list("statuses")
+    node: list[str] | None = _or_list("primary nodes")
+    tag: list[str] | None = _or_list("tags")
+    search: str | None = Field(None, description="the name contains this")
+
+    def filters(self) -> InstanceFilters:
+        return InstanceFilters(
+            cluster=_joined(self.cluster),
+            status=_joined(self.status),
+            node=_joined(self.node),
+            tag=_joined(self.tag),
+            search=self.search,
+        )

@@ -23,23 +23,28 @@ log = logging.getLogger(__name__)
 PG_CHANNEL = "gwm_events"
 
 
+def job_channel(job_id: int) -> str:
+    """The channel a job's waiters listen on; every write to the job publishes it."""
+    return f"job:{job_id}"
+
+
+#: What one waiter holds: the event loop that waits and the event that wakes it.
+Subscription = tuple[asyncio.AbstractEventLoop, asyncio.Event]
+
+
 class Broadcaster:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
-            defaultdict(set)
-        )
+        self._waiters: dict[str, set[Subscription]] = defaultdict(set)
 
-    def subscribe(self, channel: str) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
+    def subscribe(self, channel: str) -> Subscription:
         entry = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
             self._waiters[channel].add(entry)
         _ensure_listener()
         return entry
 
-    def unsubscribe(
-        self, channel: str, entry: tuple[asyncio.AbstractEventLoop, asyncio.Event]
-    ) -> None:
+    def unsubscribe(self, channel: str, entry: Subscription) -> None:
         with self._lock:
             waiters = self._waiters.get(channel)
             if waiters is not None:

@@ -1,37 +1,14 @@
-"""Request bodies of every action, built from the catalog, and the job's shape."""
+"""The shapes of jobs and of the answers that need Ganeti now (dry runs, consoles).
+
+The request bodies of the operations are in gwm.operations.actions.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
 from ninja import Schema
-from pydantic import Field, create_model
-
-from gwm.operations.catalog import actions_for
-
-
-def _action_union(resource: str, exclude: set[str]) -> Any:
-    """``{"action": "<name>", ...its parameters}`` for every action of ``resource``."""
-    models = []
-    for name, action in sorted(actions_for(resource).items()):
-        if name in exclude:
-            continue
-        title = "".join(part.capitalize() for part in f"{resource}-{name}".split("-"))
-        models.append(
-            create_model(
-                f"{title}Request",
-                __base__=action.params,
-                action=(Literal[name], Field(description=action.summary or name)),  # type: ignore[arg-type]
-            )
-        )
-    return Annotated[Union[tuple(models)], Field(discriminator="action")]  # noqa: UP007
-
-
-InstanceActionBody = _action_union("instance", {"create", "delete", "modify"})
-NodeActionBody = _action_union("node", set())
-GroupActionBody = _action_union("group", {"create", "delete", "modify"})
-NetworkActionBody = _action_union("network", {"create", "delete", "modify"})
-ClusterActionBody = _action_union("cluster", set())
+from pydantic import Field
 
 
 class JobResource(Schema):

@@ -1,41 +1,46 @@
-"""Reading jobs: the list with its filters, one job, and what wait returns."""
+"""Reading jobs, for one user: the list with its filters, one job, several for a wait.
+
+Every read takes the requesting ``user`` and reads only the jobs
+gwm.accounts.permissions lets that user read; another job is 404.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
+from gwm.accounts.permissions import readable_jobs
 from gwm.errors import BadRequest, NotFound
 from gwm.kit.http import rfc3339
 from gwm.kit.pagination import check_limit, paginate
+from gwm.kit.urls import COLLECTIONS, job_url, resource_url
 from gwm.operations.models import Job, JobStatus
 
-API = "/api/v1"
-RESOURCE_PATHS = {
-    "instance": "instances",
-    "node": "nodes",
-    "group": "groups",
-    "network": "networks",
-}
+RESOURCE_KINDS = (*COLLECTIONS, "cluster")
 
 
-def job_get(job_id: int) -> Job:
-    job = Job.objects.select_related("user").filter(pk=job_id).first()
+def _jobs(user: User) -> QuerySet[Job]:
+    return readable_jobs(user, Job.objects.select_related("user"))
+
+
+def job_get(job_id: int, *, user: User) -> Job:
+    job = _jobs(user).filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"no job {job_id}")
     return job
 
 
-def _resource_url(job: Job) -> str | None:
-    if job.resource_type == "cluster" or not job.resource_name:
-        return f"{API}/clusters/{job.cluster_name}"
-    plural = RESOURCE_PATHS.get(job.resource_type)
-    if plural is None:
-        return None
-    return f"{API}/clusters/{job.cluster_name}/{plural}/{job.resource_name}"
+def jobs_get(job_ids: list[int], *, user: User) -> list[Job]:
+    """The jobs ``job_ids`` in that order; 404 naming every one that is missing."""
+    jobs = _jobs(user).in_bulk(job_ids)
+    missing = [job_id for job_id in job_ids if job_id not in jobs]
+    if missing:
+        raise NotFound(f"no job {', '.join(map(str, missing))}")
+    return [jobs[job_id] for job_id in job_ids]
 
 
 def _log_entry(entry: list[Any]) -> dict[str, Any]:
@@ -49,13 +54,13 @@ def _log_entry(entry: list[Any]) -> dict[str, Any]:
 def job_detail(job: Job) -> dict[str, Any]:
     return {
         "id": job.pk,
-        "url": f"{API}/jobs/{job.pk}",
+        "url": job_url(job.pk),
         "cluster": job.cluster_name,
         "action": job.action,
         "resource": {
             "type": job.resource_type,
             "name": job.resource_name or None,
-            "url": _resource_url(job),
+            "url": resource_url(job.resource_type, job.cluster_name, job.resource_name),
         },
         "status": job.status,
         "foreign": job.foreign,
@@ -111,10 +116,11 @@ def _parts(raw: str) -> list[str]:
 
 def job_list(
     *,
+    user: User,
     cluster: str | None = None,
     resource: str | None = None,
     status: str | None = None,
-    user: str | None = None,
+    requested_by: str | None = None,
     action: str | None = None,
     foreign: bool | None = None,
     since: str | None = None,
@@ -122,14 +128,16 @@ def job_list(
     cursor: str | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
-    queryset: QuerySet[Job] = Job.objects.all()
+    """One page of the jobs ``user`` may read, newest first (JobPage); filters are
+    comma-separated lists meaning any of them."""
+    queryset = readable_jobs(user, Job.objects.all())
     if cluster:
         queryset = queryset.filter(cluster_name__in=_parts(cluster))
     if resource:
         any_resource = Q()
         for part in _parts(resource):
             kind, _, name = part.partition(":")
-            if kind not in {*RESOURCE_PATHS, "cluster"}:
+            if kind not in RESOURCE_KINDS:
                 raise BadRequest(
                     "resource is type or type:name, type one of instance, node, group, "
                     "network, cluster",
@@ -140,13 +148,13 @@ def job_list(
             )
         queryset = queryset.filter(any_resource)
     if status:
-        statuses = {part.strip().upper() for part in status.split(",") if part.strip()}
+        statuses = {part.upper() for part in _parts(status)}
         unknown = statuses - set(JobStatus.values)
         if unknown:
             raise BadRequest(f"unknown job status {', '.join(sorted(unknown))}", parameter="status")
         queryset = queryset.filter(status__in=statuses)
-    if user:
-        queryset = queryset.filter(user__username__in=_parts(user))
+    if requested_by:
+        queryset = queryset.filter(user__username__in=_parts(requested_by))
     if action:
         queryset = queryset.filter(action__in=_parts(action))
     if foreign is not None:
@@ -163,5 +171,5 @@ def job_list(
         cursor=cursor,
         limit=check_limit(limit),
     )
-    jobs = Job.objects.select_related("user").in_bulk([row["id"] for row in page.rows])
+    jobs = _jobs(user).in_bulk([row["id"] for row in page.rows])
     return {"items": [job_detail(jobs[row["id"]]) for row in page.rows], "next": page.next_cursor}

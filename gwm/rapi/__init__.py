@@ -1,9 +1,11 @@
 """Ganeti RAPI v2 client: ``RapiClient`` (sync) and ``AsyncRapiClient`` (async).
 
-No Django here: the simulator and the workers both use it. See README.md
-beside this file for the method list, TLS trust and the exception tree.
+No Django here, and nothing from the rest of gwm: gwm.ganeti and the
+operation workers use it, and so can scripts. See README.md beside this file
+for the method list, TLS trust and the exception tree.
 """
 
+from gwm.rapi.calls import RapiCall, RapiRequest
 from gwm.rapi.client import AsyncRapiClient, RapiClient, RapiMethods
 from gwm.rapi.errors import (
     RapiBadRequest,
@@ -26,59 +28,58 @@ from gwm.rapi.errors import (
     RapiUnavailable,
     RapiUnsupportedMediaType,
 )
-from gwm.rapi.models import (
-    CancelJobResult,
-    ClusterInfo,
-    Group,
-    Instance,
-    InstanceConsole,
-    Job,
-    JobError,
-    JobLogEntry,
-    JobWaitResult,
-    Network,
-    Node,
-    OperatingSystem,
-    QueryCell,
-    QueryField,
-    QueryResult,
+from gwm.rapi.schemas import (
+    RapiCancelJobResult,
+    RapiClusterInfo,
+    RapiGroup,
+    RapiInstance,
+    RapiInstanceConsole,
+    RapiJob,
+    RapiJobFailure,
+    RapiJobLogEntry,
+    RapiJobWaitResult,
+    RapiNetwork,
+    RapiNode,
+    RapiOperatingSystem,
+    RapiQueryCell,
+    RapiQueryField,
+    RapiQueryResult,
 )
-from gwm.rapi.requests import RapiCall, RapiRequest
 from gwm.rapi.tls import format_fingerprint, normalize_fingerprint
 
 __all__ = [
     "AsyncRapiClient",
-    "CancelJobResult",
-    "ClusterInfo",
-    "Group",
-    "Instance",
-    "InstanceConsole",
-    "Job",
-    "JobError",
-    "JobLogEntry",
-    "JobWaitResult",
-    "Network",
-    "Node",
-    "OperatingSystem",
-    "QueryCell",
-    "QueryField",
-    "QueryResult",
     "RapiBadRequest",
     "RapiCall",
+    "RapiCancelJobResult",
     "RapiClient",
+    "RapiClusterInfo",
     "RapiConnectionError",
     "RapiError",
     "RapiForbidden",
     "RapiGatewayTimeout",
+    "RapiGroup",
     "RapiHTTPError",
+    "RapiInstance",
+    "RapiInstanceConsole",
+    "RapiJob",
+    "RapiJobFailure",
+    "RapiJobLogEntry",
     "RapiJobNotFound",
+    "RapiJobWaitResult",
     "RapiJobWaitTimeout",
     "RapiMasterUnreachable",
     "RapiMethodNotAllowed",
     "RapiMethods",
+    "RapiNetwork",
+    "RapiNode",
     "RapiNotFound",
     "RapiNotImplemented",
+    "RapiOperatingSystem",
     "RapiProtocolError",
+    "RapiQueryCell",
+    "RapiQueryField",
+    "RapiQueryResult",
     "RapiRequest",
     "RapiServerError",
     "RapiTLSError",

@@ -1,8 +1,9 @@
 """``RapiClient`` and ``AsyncRapiClient``: the same methods, sync and async.
 
-Both inherit every public method from :class:`RapiMethods`, where each is
-bound once to its builder in :mod:`gwm.rapi.endpoints`; the two classes only
-differ in how they send, sleep and fetch the certificate to pin.
+Both inherit every RAPI method from :class:`RapiMethods`, where each is
+bound once to its builder in :mod:`gwm.rapi.builders` (``raw`` to
+:func:`raw_call`); the two classes only differ in how they send, sleep and
+fetch the certificate to pin.
 
     with RapiClient("https://cluster:5080", username="gwm", password="...",
                     ca_file="rapi.pem") as rapi:
@@ -27,11 +28,11 @@ from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
 
 import httpx
 
+from gwm.rapi.builders import cluster, groups, instances, jobs, networks, nodes
+from gwm.rapi.builders import query as queries
+from gwm.rapi.calls import Flow, RapiCall, RapiRequest, Sleep
 from gwm.rapi.config import DEFAULT_TIMEOUT, ClientConfig
-from gwm.rapi.endpoints import cluster, groups, instances, jobs, networks, nodes
-from gwm.rapi.endpoints import query as queries
 from gwm.rapi.errors import RapiError, RapiTLSError
-from gwm.rapi.requests import Flow, RapiCall, RapiRequest, Sleep
 from gwm.rapi.tls import fetch_peer_certificate
 
 P = ParamSpec("P")
@@ -50,7 +51,7 @@ def _result_signature(source: Callable[..., Any]) -> inspect.Signature:
 
 
 class _Method(Generic[P, T]):
-    """A client method made from an endpoint builder; sync or async by the owner."""
+    """A client method made from a builder: plain on RapiClient, awaitable on AsyncRapiClient."""
 
     def __init__(self, flow: Callable[P, Flow[T]], source: Callable[..., Any]) -> None:
         self._flow = flow
@@ -106,7 +107,10 @@ def _flow(build: Callable[P, Flow[T]]) -> _Method[P, T]:
 def raw_call(
     method: str, path: str, *, query: Mapping[str, str] | None = None, body: Any = None
 ) -> RapiCall[Any]:
-    """Any RAPI request, answering the decoded JSON (for tests and odd endpoints)."""
+    """Any RAPI request, answering the decoded JSON (for tests and resources without a method).
+
+    Only GET and HEAD count as reads (retried); any other method is taken to submit a job.
+    """
     request = RapiRequest(
         method.upper(),
         path,
@@ -119,7 +123,10 @@ def raw_call(
 
 
 class RapiMethods:
-    """Every RAPI operation; see the builder of the same name in ``gwm.rapi.endpoints``."""
+    """Every RAPI operation; see the builder of the same name in ``gwm.rapi.builders``.
+
+    ``raw`` is :func:`raw_call`.
+    """
 
     # cluster
     get_version = _call(cluster.get_version)
@@ -209,7 +216,13 @@ class RapiMethods:
     raw = _call(raw_call)
 
 
-class _ClientBase(RapiMethods):
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
+HTTPClientT = TypeVar("HTTPClientT", httpx.Client, httpx.AsyncClient)
+
+
+class _ClientBase(RapiMethods, Generic[TransportT, HTTPClientT]):
+    """The constructor both clients share; each opens its own kind of httpx client."""
+
     def __init__(
         self,
         base_url: str,
@@ -217,6 +230,7 @@ class _ClientBase(RapiMethods):
         username: str | None = None,
         password: str | None = None,
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        transport: TransportT | None = None,
         verify: bool = True,
         ca_file: str | os.PathLike[str] | None = None,
         fingerprint: str | None = None,
@@ -225,14 +239,13 @@ class _ClientBase(RapiMethods):
         retry_backoff: float = 0.5,
         retry_backoff_max: float = 8.0,
         headers: Mapping[str, str] | None = None,
-        transport_given: bool = False,
     ) -> None:
         self.config = ClientConfig(
             base_url,
             username=username,
             password=password,
             timeout=timeout,
-            transport_given=transport_given,
+            transport_given=transport is not None,
             verify=verify,
             ca_file=ca_file,
             fingerprint=fingerprint,
@@ -242,6 +255,20 @@ class _ClientBase(RapiMethods):
             retry_backoff_max=retry_backoff_max,
             headers=headers,
         )
+        self._transport: TransportT | None = transport
+        self._lock = self._new_lock()
+        self._http: HTTPClientT | None = None
+        if not self.config.tls.pinned:
+            # A pinned client opens it only once the certificate has been checked.
+            self._http = self._open(None)
+
+    def _new_lock(self) -> threading.Lock | asyncio.Lock:
+        """The lock under which a pinned client probes and opens its httpx client."""
+        raise NotImplementedError
+
+    def _open(self, context: ssl.SSLContext | None) -> HTTPClientT:
+        """The httpx client, trusting ``context`` if given (pinning)."""
+        raise NotImplementedError
 
     #: Seconds spent waiting for Ganeti's answers (send to last byte), not
     #: counting decoding: the client's measure of what its calls cost the cluster.
@@ -261,7 +288,7 @@ class _ClientBase(RapiMethods):
         )
 
 
-class RapiClient(_ClientBase):
+class RapiClient(_ClientBase[httpx.BaseTransport, httpx.Client]):
     """Synchronous Ganeti RAPI client (thread-safe; one connection pool).
 
     ``base_url``: ``https://host:5080`` (``host`` alone means that).
@@ -277,43 +304,10 @@ class RapiClient(_ClientBase):
     connection error, a timeout or a 502/503/504; writes never are.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-        verify: bool = True,
-        ca_file: str | os.PathLike[str] | None = None,
-        fingerprint: str | None = None,
-        check_hostname: bool = True,
-        retries: int = 2,
-        retry_backoff: float = 0.5,
-        retry_backoff_max: float = 8.0,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            username=username,
-            password=password,
-            timeout=timeout,
-            verify=verify,
-            ca_file=ca_file,
-            fingerprint=fingerprint,
-            check_hostname=check_hostname,
-            retries=retries,
-            retry_backoff=retry_backoff,
-            retry_backoff_max=retry_backoff_max,
-            headers=headers,
-            transport_given=transport is not None,
-        )
-        self._transport = transport
-        self._lock = threading.Lock()
-        self._http: httpx.Client | None = None
-        if not self.config.tls.pinned:
-            self._http = self._open(None)
+    _lock: threading.Lock
+
+    def _new_lock(self) -> threading.Lock:
+        return threading.Lock()
 
     def _open(self, context: ssl.SSLContext | None) -> httpx.Client:
         return httpx.Client(transport=self._transport, **self.config.client_options(context))
@@ -362,7 +356,7 @@ class RapiClient(_ClientBase):
             return error
 
     def run(self, flow: Flow[T]) -> T:
-        """Carry out a multi-step method (see ``gwm.rapi.requests.Flow``)."""
+        """Carry out a multi-step method (see ``gwm.rapi.calls.Flow``)."""
         try:
             step = next(flow)
             while True:
@@ -394,50 +388,17 @@ class RapiClient(_ClientBase):
         self.close()
 
 
-class AsyncRapiClient(_ClientBase):
+class AsyncRapiClient(_ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     """Asynchronous twin of :class:`RapiClient`: the same methods, awaited.
 
     ``transport`` is an ``httpx.AsyncBaseTransport``; every other argument is
     as for :class:`RapiClient`.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        verify: bool = True,
-        ca_file: str | os.PathLike[str] | None = None,
-        fingerprint: str | None = None,
-        check_hostname: bool = True,
-        retries: int = 2,
-        retry_backoff: float = 0.5,
-        retry_backoff_max: float = 8.0,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            username=username,
-            password=password,
-            timeout=timeout,
-            verify=verify,
-            ca_file=ca_file,
-            fingerprint=fingerprint,
-            check_hostname=check_hostname,
-            retries=retries,
-            retry_backoff=retry_backoff,
-            retry_backoff_max=retry_backoff_max,
-            headers=headers,
-            transport_given=transport is not None,
-        )
-        self._transport = transport
-        self._lock = asyncio.Lock()
-        self._http: httpx.AsyncClient | None = None
-        if not self.config.tls.pinned:
-            self._http = self._open(None)
+    _lock: asyncio.Lock
+
+    def _new_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
 
     def _open(self, context: ssl.SSLContext | None) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self._transport, **self.config.client_options(context))
@@ -484,7 +445,7 @@ class AsyncRapiClient(_ClientBase):
             return error
 
     async def run(self, flow: Flow[T]) -> T:
-        """Carry out a multi-step method (see ``gwm.rapi.requests.Flow``)."""
+        """Carry out a multi-step method (see ``gwm.rapi.calls.Flow``)."""
         try:
             step = next(flow)
             while True:

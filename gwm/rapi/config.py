@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from gwm.rapi.calls import RapiCall, RapiRequest, complete
 from gwm.rapi.constants import RAPI_PORT
 from gwm.rapi.errors import RapiError, RapiTLSError
-from gwm.rapi.requests import RapiCall, RapiRequest, complete
 from gwm.rapi.retry import RetryPolicy
 from gwm.rapi.tls import TLSSettings, certificate_fingerprint, pinned_context
 from gwm.rapi.transport import Endpoint, fingerprint_mismatch, transport_error
@@ -31,7 +31,7 @@ USER_AGENT = "gwm-rapi/1"
 
 
 def normalize_base_url(value: str) -> httpx.URL:
-    """``host`` or ``host:port`` → ``https://host:5080``; full URLs are kept."""
+    """``host`` → ``https://host:5080``, ``host:port`` → ``https://host:port``; URLs are kept."""
     text = value.strip().rstrip("/")
     problem = ValueError(f"RAPI URL {value!r} must look like https://host:{RAPI_PORT}")
     try:

@@ -1,4 +1,4 @@
-"""Ganeti RAPI v2 vocabulary shared by the client and the simulator.
+"""Ganeti RAPI v2 vocabulary: the values the client sends and reads.
 
 Values are Ganeti's own spellings (``lib/rapi/rlib2.py``, ``doc/rapi.rst``,
 ``src/Ganeti/Query/*.hs``), so a member compares equal to the string Ganeti

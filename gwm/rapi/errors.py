@@ -7,7 +7,7 @@ traceback: what was being done, against which cluster, and why it failed.
 
     RapiError                           base of everything below
     ├── RapiConnectionError             cluster unreachable: DNS, refused, reset, no route
-    │   └── RapiTimeout                 connect or read timed out (.phase, .seconds)
+    │   └── RapiTimeout                 connect, read, write or pool timeout (.phase, .seconds)
     ├── RapiTLSError                    certificate not trusted, or pinned fingerprint mismatch
     ├── RapiHTTPError                   Ganeti answered with an HTTP error status
     │   ├── RapiBadRequest              400  bad parameters or body
@@ -22,12 +22,12 @@ traceback: what was being done, against which cluster, and why it failed.
     │       ├── RapiUnavailable         503  job queue full/drained, console unavailable
     │       └── RapiGatewayTimeout      504  ganeti-rapi timed out talking to the master daemon
     ├── RapiProtocolError               the answer is not Ganeti RAPI (HTML, not JSON, wrong shape)
-    ├── RapiJobNotFound                 the job id is unknown (404, or Ganeti 3's all-null job)
+    ├── RapiJobNotFound                 unknown job id (404, Ganeti 3's all-null job, a wait's 500)
     └── RapiJobWaitTimeout              wait_for_job gave up before the job finished
 
 Semantic failures ("already exists", "wrong state") are not HTTP errors:
 Ganeti accepts the request, answers a job id, and the *job* fails; read
-them from :attr:`gwm.rapi.models.Job.error`.
+them from :attr:`gwm.rapi.schemas.RapiJob.error`.
 
 :class:`RapiHTTPError` keeps Ganeti's error body: ``status`` (HTTP), ``code``,
 ``message`` (unescaped) and ``explain`` from ``{"code", "message",
@@ -87,7 +87,7 @@ class RapiConnectionError(RapiError):
 
 
 class RapiTimeout(RapiConnectionError):
-    """Connecting, sending or waiting for the answer took too long."""
+    """Connecting, sending, waiting for the answer or for a free connection took too long."""
 
     def __init__(
         self, sentence: str, *, url: str, phase: str, seconds: float | None, **kwargs: Any
@@ -197,9 +197,24 @@ class RapiProtocolError(RapiError):
         self.url = url
         self.status = status
 
+    @classmethod
+    def about(cls, response: httpx.Response, sentence: str) -> RapiProtocolError:
+        """The error for this answer: its URL, status, request and response attached."""
+        return cls(
+            sentence,
+            url=str(response.request.url),
+            status=response.status_code,
+            request=response.request,
+            response=response,
+        )
+
 
 class RapiJobNotFound(RapiError):
-    """Ganeti does not know the job (404, or Ganeti 3's job with every field but the id null)."""
+    """Ganeti does not know the job.
+
+    Ganeti says so with a 404, with a job whose every field but the id is null
+    (Ganeti 3), or with a 500 "Can't load job file" to a wait.
+    """
 
     def __init__(self, sentence: str, *, job_id: int, **kwargs: Any) -> None:
         super().__init__(sentence, **kwargs)
@@ -292,12 +307,8 @@ def http_error(
                 why = f"redirected to {where}; check the RAPI URL (gwm does not follow redirects)"
             else:
                 why = f"{describe_body(response)}; is this the Ganeti RAPI port?"
-            return RapiProtocolError(
-                f"cannot {action}: {base_url} answered {status} {phrase} with {why}",
-                url=str(request.url),
-                status=status,
-                request=request,
-                response=response,
+            return RapiProtocolError.about(
+                response, f"cannot {action}: {base_url} answered {status} {phrase} with {why}"
             )
         message, explain, code, body = phrase, None, None, response.text
         detail = f"{status} {phrase}, answered by something other than Ganeti: "

@@ -6,8 +6,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gwm.rapi.calls import RapiRequest
 from gwm.rapi.errors import RapiConnectionError, RapiError, RapiHTTPError
-from gwm.rapi.requests import RapiRequest
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class RetryPolicy:
                 return None
         elif not isinstance(error, RapiConnectionError):
             return None
-        ceiling = min(self.max_backoff, self.backoff * 2**attempt)
+        ceiling: float = min(self.max_backoff, self.backoff * 2**attempt)
         # Half fixed, half random: spreads out many workers retrying against
         # one recovering master without ever retrying immediately.
         delay = ceiling / 2 + self.uniform(0, ceiling / 2)

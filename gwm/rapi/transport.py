@@ -1,8 +1,9 @@
 """Turn network and TLS failures into :mod:`gwm.rapi.errors` with plain sentences.
 
-httpx wraps the OS error (refused, DNS, TLS verify) two levels deep in
-``__cause__``; the sentence is built from that root cause, since "[Errno 111]"
-is not something a sysadmin should have to decode.
+httpx wraps the OS error (refused, DNS, TLS verify) a few levels deep, in
+``__cause__``, ``__context__`` or an exception's ``args``; the sentence is
+built from that root cause, since "[Errno 111]" is not something a sysadmin
+should have to decode.
 """
 
 from __future__ import annotations

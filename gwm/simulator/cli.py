@@ -1,6 +1,6 @@
 """``gwm simulator``: serve one simulated Ganeti cluster until interrupted.
 
-Registered by gwm/cli.py as ``app.command("simulator")(simulator)``; also
+Registered by gwm/server_cli.py as ``app.command("simulator")(simulator)``; also
 runnable as ``python -m gwm.simulator``.
 """
 
@@ -59,7 +59,7 @@ def simulator(
     ] = None,
 ) -> None:
     """Serve a stateful Ganeti RAPI v2 simulator (one cluster) until interrupted."""
-    from gwm.cli import exit_if_port_taken
+    from gwm.server_cli import exit_if_port_taken
 
     # Before the cluster is generated or anything is printed.
     exit_if_port_taken("simulator", host, port, what="the simulated RAPI", choose="--port")

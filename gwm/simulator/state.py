@@ -1,10 +1,10 @@
 """The simulated cluster's configuration and runtime state: pure data, no HTTP.
 
 Objects mirror Ganeti's configuration objects closely enough that the RAPI
-views (see ``query.py``) can be derived from them the way luxid derives its
-answers: config fields straight from here, runtime fields (``status``,
-``oper_state``, ``mfree``...) from the ``running``/``unreachable`` flags that
-stand in for what the node daemons would report.
+views (the query fields in ``fields/``) can be derived from them the way luxid
+derives its answers: config fields straight from here, runtime fields
+(``status``, ``oper_state``, ``mfree``...) from the ``running_on`` and
+``unreachable`` values that stand in for what the node daemons would report.
 """
 
 from __future__ import annotations
@@ -43,8 +43,18 @@ def now() -> float:
     return time.time()
 
 
+@dataclass(slots=True, kw_only=True)
+class ConfigObject:
+    """What every configuration object has (the query fields of the same names)."""
+
+    tags: list[str] = field(default_factory=list)
+    ctime: float = 0.0
+    mtime: float = 0.0
+    serial_no: int = 1
+
+
 @dataclass(slots=True)
-class Node:
+class Node(ConfigObject):
     name: str
     uuid: str
     group_uuid: str
@@ -56,10 +66,6 @@ class Node:
     master_capable: bool = True
     vm_capable: bool = True
     ndparams: dict[str, Any] = field(default_factory=dict)  # custom ndparams
-    tags: list[str] = field(default_factory=list)
-    ctime: float = 0.0
-    mtime: float = 0.0
-    serial_no: int = 1
     # hardware, as the node daemon would report it
     mtotal: int = 65536
     mnode: int = 1024
@@ -70,11 +76,10 @@ class Node:
     csockets: int = 1
     # runtime: the node daemon does not answer (RPC fails). Not in the config.
     unreachable: bool = False
-    powered: bool = True
 
 
 @dataclass(slots=True)
-class Group:
+class Group(ConfigObject):
     name: str
     uuid: str
     alloc_policy: str = "preferred"
@@ -83,14 +88,10 @@ class Group:
     diskparams: dict[str, Any] = field(default_factory=dict)
     # network uuid -> {"mode", "link", "vlan"}
     networks: dict[str, dict[str, str]] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    ctime: float = 0.0
-    mtime: float = 0.0
-    serial_no: int = 1
 
 
 @dataclass(slots=True)
-class Network:
+class Network(ConfigObject):
     name: str
     uuid: str
     network: str
@@ -101,10 +102,6 @@ class Network:
     # offsets into the network's address range
     reserved: set[int] = field(default_factory=set)  # taken by instances
     external: set[int] = field(default_factory=set)  # reserved by the admin
-    tags: list[str] = field(default_factory=list)
-    ctime: float = 0.0
-    mtime: float = 0.0
-    serial_no: int = 1
 
 
 @dataclass(slots=True)
@@ -127,7 +124,7 @@ class Nic:
 
 
 @dataclass(slots=True)
-class Instance:
+class Instance(ConfigObject):
     name: str
     uuid: str
     os: str
@@ -144,10 +141,6 @@ class Instance:
     osparams: dict[str, Any] = field(default_factory=dict)  # custom
     network_port: int | None = None
     disks_active: bool = True
-    tags: list[str] = field(default_factory=list)
-    ctime: float = 0.0
-    mtime: float = 0.0
-    serial_no: int = 1
     # runtime, as the hypervisor would report it: where it actually runs
     # (None = not running anywhere). Differs from pnode for ERROR_wrongnode.
     running_on: str | None = None
@@ -164,8 +157,6 @@ class ClusterState:
     instances: dict[str, Instance] = field(default_factory=dict)  # by name
     os_list: list[dict[str, Any]] = field(default_factory=list)
     master_uuid: str = ""
-    # bumped on every configuration change; caches key on it
-    config_version: int = 0
     _sorted_instances: list[str] | None = None
     _node_by_uuid: dict[str, Node] = field(default_factory=dict)
     _group_by_uuid: dict[str, Group] = field(default_factory=dict)
@@ -209,21 +200,23 @@ class ClusterState:
         return [self.networks[n] for n in sorted(self.networks, key=nice_sort_key)]
 
     # ---- changes -------------------------------------------------------
-    def touch(self, obj: Node | Group | Network | Instance | None, *, config: bool = True) -> None:
-        """Record a change. Ganeti bumps ``serial_no`` and ``mtime`` together when
-        its configuration changes; runtime changes (a crash, a node's daemon
-        going away) touch neither, only what the nodes report."""
+    def touch(self, obj: ConfigObject | None) -> None:
+        """Record a configuration change of ``obj`` (None: of the cluster).
+
+        Ganeti bumps ``serial_no`` and ``mtime`` together when its configuration
+        changes, and the cluster's ``mtime`` with them. Runtime changes (an
+        instance starting or crashing, a node's daemon going away) touch
+        neither: they only change what the nodes report.
+        """
         t = now()
-        if obj is not None and config:
+        if obj is not None:
             obj.mtime = t
             obj.serial_no += 1
-        if config:
-            self.config_version += 1
-            self.info["mtime"] = t
+        self.info["mtime"] = t
 
     def instance_set_changed(self) -> None:
+        """Call after adding, removing or renaming an instance."""
         self._sorted_instances = None
-        self.config_version += 1
 
     def node_role(self, node: Node) -> str:
         if node.uuid == self.master_uuid:

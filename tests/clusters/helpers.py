@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gwm.clusters import services
 from gwm.clusters.models import Cluster
-from gwm.clusters.tasks import run_due_tiers
+from gwm.clusters.services import registry
 from gwm.simulator.server import Running
+from gwm.sync.rounds import run_due_tiers
 
 
-def connection_for(running: Running, *, password: str = "gwm") -> services.Connection:
+def connection_for(running: Running, *, password: str = "gwm") -> registry.Connection:
     assert running.cert_path is not None
-    return services.Connection(
+    return registry.Connection(
         rapi_url=running.url,
         username="gwm",
         password=password,
@@ -38,8 +38,8 @@ def registration_body(running: Running, **overrides: Any) -> dict[str, Any]:
 
 
 def register(running: Running, name: str = "sim", **intervals: Any) -> Cluster:
-    return services.cluster_create(
-        name=name, connection=connection_for(running), intervals=intervals or None
+    return registry.cluster_create(
+        actor=None, name=name, connection=connection_for(running), intervals=intervals or None
     )
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gwm.clusters import services
 from gwm.clusters.models import Cluster, Instance, Node
+from gwm.clusters.services import registry
 from gwm.embedded import start_embedded_workers
 from gwm.rapi import RapiClient
 from tests.sandbox import sandbox_env
@@ -76,9 +76,10 @@ def sandbox_instance():
 def test_sandbox_is_mirrored_and_gnt_instance_stop_arrives(sandbox_instance) -> None:
     env = sandbox_instance
     fast_interval = 2.0
-    cluster = services.cluster_create(
+    cluster = registry.cluster_create(
+        actor=None,
         name="sandbox",
-        connection=services.Connection(
+        connection=registry.Connection(
             rapi_url=env["GWM_SANDBOX_RAPI_URL"],
             username=env["GWM_SANDBOX_READ_USER"],
             password=env["GWM_SANDBOX_READ_PASSWORD"],

@@ -11,8 +11,8 @@ from django.db import connections
 from django.utils import timezone
 
 from gwm.clusters.models import Cluster, Instance, Network, Node, NodeGroup
-from gwm.clusters.tasks import sync_cluster
 from gwm.events.models import Change
+from gwm.sync.dispatch import sync_cluster
 from tests.clusters.helpers import fast_round, full_sync, gnt, register, runtime_sweep
 from tests.conftest import sim_admin
 

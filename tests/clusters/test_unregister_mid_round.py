@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from gwm.clusters import services, sync, tasks
 from gwm.clusters.models import Cluster, Instance
+from gwm.clusters.services import cache, registry
+from gwm.sync import tasks
 from tests.clusters.helpers import full_sync, register
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,14 +21,14 @@ def test_a_round_whose_cluster_was_unregistered_meanwhile_writes_nothing(
     cluster = register(running)
     full_sync(cluster)
     assert Instance.objects.filter(cluster=cluster).count() == 4
-    write = sync.apply_round
+    write = cache.round_write
 
     def unregister_then_write(cluster_id: int, *args: Any, **kwargs: Any) -> int:
         # The race, injected: the round has read Ganeti, then the admin unregisters.
-        services.cluster_delete(Cluster.objects.get(pk=cluster_id))
+        registry.cluster_delete(Cluster.objects.get(pk=cluster_id), actor=None)
         return write(cluster_id, *args, **kwargs)
 
-    monkeypatch.setattr(sync, "apply_round", unregister_then_write)
+    monkeypatch.setattr(cache, "round_write", unregister_then_write)
     Cluster.objects.filter(pk=cluster.pk).update(next_fast_at=None)
     tasks.sync_cluster(cluster.pk)  # raised Cluster.DoesNotExist into the worker
     assert not Cluster.objects.exists()

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gwm.rapi import AsyncRapiClient, Job, RapiClient, RapiNotFound
+from gwm.rapi import AsyncRapiClient, RapiClient, RapiJob, RapiNotFound
 from gwm.rapi.constants import JobStatus
 from gwm.simulator import SimConfig, Simulator, generate_cluster, serve_in_thread
 from gwm.simulator.app import DEFAULT_USERS
@@ -186,11 +186,11 @@ class Target:
         )
 
     # ---- jobs ------------------------------------------------------------
-    def wait(self, job_id: int, timeout: float = JOB_TIMEOUT) -> Job:
+    def wait(self, job_id: int, timeout: float = JOB_TIMEOUT) -> RapiJob:
         """The job once final (through /2/jobs/ID/wait)."""
         return self.client.wait_for_job(job_id, timeout=timeout)
 
-    def succeed(self, job_id: int) -> Job:
+    def succeed(self, job_id: int) -> RapiJob:
         """The job once final; it must have succeeded."""
         job = self.wait(job_id)
         assert job.status == JobStatus.SUCCESS, (
@@ -198,7 +198,7 @@ class Target:
         )
         return job
 
-    def fail(self, job_id: int) -> Job:
+    def fail(self, job_id: int) -> RapiJob:
         """The job once final; it must have failed."""
         job = self.wait(job_id)
         assert job.status == JobStatus.ERROR, f"job {job_id} {job.summary} ended {job.status}"
@@ -343,7 +343,7 @@ class Target:
 OP_BASE_KEYS = frozenset({"OP_ID", "comment", "debug_level", "depends", "priority", "reason"})
 
 
-def assert_stored_op(job: Job, *keys: str, index: int = 0) -> None:
+def assert_stored_op(job: RapiJob, *keys: str, index: int = 0) -> None:
     """The opcode is stored as Ganeti stores it: exactly the base keys plus ``keys``.
 
     luxid fills in every parameter's default and drops the unset (None) ones;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gwm.rapi import ClusterInfo, OperatingSystem
+from gwm.rapi import RapiClusterInfo, RapiOperatingSystem
 from tests.contract.conftest import Target, assert_stored_op
 
 FEATURES = {
@@ -29,7 +29,7 @@ def test_features_are_the_four_strings_in_any_order(target: Target) -> None:
 
 def test_cluster_info(target: Target) -> None:
     info = target.reader.get_cluster_info()
-    assert isinstance(info, ClusterInfo)
+    assert isinstance(info, RapiClusterInfo)
     assert info.name == target.cluster_name
     assert info.master == target.node
     assert info.software_version is not None and info.software_version.startswith("3.0.")
@@ -58,7 +58,7 @@ def test_os_list_names_the_os(target: Target) -> None:
 def test_os_bulk_is_ignored_by_ganeti_3_0(target: Target) -> None:
     # Ganeti 3.0 answers ?bulk=1 with names only; the client fills in `name`
     entries = target.client.list_os_bulk()
-    assert all(isinstance(e, OperatingSystem) for e in entries)
+    assert all(isinstance(e, RapiOperatingSystem) for e in entries)
     by_name = {e.name: e for e in entries}
     assert target.os_name in by_name
     assert by_name[target.os_name].valid is None  # nothing but the name came back

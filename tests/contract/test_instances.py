@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from gwm.rapi import (
-    Instance,
-    InstanceConsole,
+    RapiInstance,
+    RapiInstanceConsole,
     RapiNotFound,
     RapiNotImplemented,
     RapiServerError,
@@ -50,7 +50,7 @@ def test_create_runs_one_job_that_starts_the_instance(target: Target) -> None:
     assert logs[-1] == "* starting instance..."
 
     inst = target.client.get_instance(name)
-    assert isinstance(inst, Instance)
+    assert isinstance(inst, RapiInstance)
     assert inst.name == name
     assert inst.status == InstanceStatus.RUNNING
     assert inst.admin_state == AdminState.UP
@@ -140,7 +140,7 @@ def test_reboot_is_a_post_put_is_501(target: Target) -> None:
 def test_console_of_running_and_stopped_instance(target: Target) -> None:
     name = target.create_instance()
     console = target.reader.get_instance_console(name)
-    assert isinstance(console, InstanceConsole)
+    assert isinstance(console, RapiInstanceConsole)
     # the fake hypervisor has no console: kind "msg", and no host/port/command at all
     assert console.kind == "msg"
     assert console.instance == name

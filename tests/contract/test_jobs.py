@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gwm.rapi import Job, JobLogEntry, RapiForbidden, RapiJobNotFound, RapiJobWaitTimeout
+from gwm.rapi import RapiForbidden, RapiJob, RapiJobLogEntry, RapiJobNotFound, RapiJobWaitTimeout
 from gwm.rapi.constants import InstanceStatus, JobStatus
 from tests.contract.conftest import SIM_WAIT_TIMEOUT, Target
 
@@ -29,7 +29,7 @@ def test_job_ids_are_ints_and_jobs_are_listed(target: Target) -> None:
     assert job_id in ids
     bulk = {j.id: j for j in target.reader.list_jobs_bulk()}
     listed = bulk[job_id]
-    assert isinstance(listed, Job)
+    assert isinstance(listed, RapiJob)
     assert listed.status == JobStatus.SUCCESS
     assert listed.summary == ["TAGS_SET"]
     assert listed.opstatus == [JobStatus.SUCCESS]
@@ -209,7 +209,7 @@ def test_wait_for_job_follows_a_job_to_its_end_with_logs(target: Target) -> None
     name = target.unique_name()
     target.track_instance(name)
     job_id = target.client.create_instance(name, **target.instance_spec())
-    seen: list[JobLogEntry] = []
+    seen: list[RapiJobLogEntry] = []
     job = target.client.wait_for_job(job_id, timeout=60, on_log=seen.append)
     assert job.status == JobStatus.SUCCESS
     assert job.is_finalized

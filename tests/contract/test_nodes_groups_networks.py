@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gwm.rapi import Group, Network, Node, RapiNotFound
+from gwm.rapi import RapiGroup, RapiNetwork, RapiNode, RapiNotFound
 from gwm.rapi.constants import JobStatus, NodeRole
 from tests.contract.conftest import Target, assert_stored_op
 
@@ -16,7 +16,7 @@ def test_node_lists(target: Target) -> None:
     assert target.node in names
     bulk = {n.name: n for n in target.reader.list_nodes_bulk()}
     node = bulk[target.node]
-    assert isinstance(node, Node)
+    assert isinstance(node, RapiNode)
     assert node.role == "M" and node.role_name == NodeRole.MASTER
     assert node.master_candidate is True
     assert node.offline is False and node.drained is False
@@ -77,7 +77,7 @@ def test_group_lists_and_the_default_group(target: Target) -> None:
     assert target.group in target.reader.list_groups()
     bulk = {g.name: g for g in target.reader.list_groups_bulk()}
     group = bulk[target.group]
-    assert isinstance(group, Group)
+    assert isinstance(group, RapiGroup)
     assert target.node in (group.node_list or [])
     assert group.node_cnt == len(group.node_list or [])
 
@@ -162,7 +162,7 @@ def test_network_lifecycle(target: Target) -> None:
     assert job.user_reasons == ["contract: network"]
 
     net = client.get_network(name)
-    assert isinstance(net, Network)
+    assert isinstance(net, RapiNetwork)
     assert (net.name, net.network, net.gateway) == (name, "198.51.100.192/28", "198.51.100.193")
     assert (net.network6, net.gateway6, net.mac_prefix) == (None, None, None)
     # network address, gateway and broadcast are reserved

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gwm.rapi import QueryField, QueryResult, RapiServerError
+from gwm.rapi import RapiQueryField, RapiQueryResult, RapiServerError
 from gwm.rapi.constants import InstanceStatus, QueryFieldStatus
 from tests.contract.conftest import Target
 
@@ -13,7 +13,7 @@ def test_query_instances_with_a_name_filter(target: Target) -> None:
     name = target.create_instance()
     fields = ["name", "status", "admin_state", "oper_state", "pnode", "be/memory", "disk_template"]
     result = target.client.query("instance", fields, qfilter=["=", "name", name])
-    assert isinstance(result, QueryResult)
+    assert isinstance(result, RapiQueryResult)
     assert result.names == fields
     assert [f.kind for f in result.fields] == [
         "text",
@@ -88,7 +88,7 @@ def test_query_jobs(target: Target) -> None:
 
 def test_unknown_fields_come_back_with_status_1(target: Target) -> None:
     result = target.client.query("node", ["name", "no_such_field"])
-    assert result.fields[1] == QueryField(
+    assert result.fields[1] == RapiQueryField(
         name="no_such_field",
         title="no_such_field",
         kind="unknown",
@@ -109,7 +109,7 @@ def test_an_equality_filter_on_an_unknown_name_fails_the_whole_query(target: Tar
 
 def test_query_fields(target: Target) -> None:
     fields = {f.name: f for f in target.reader.query_fields("instance")}
-    assert fields["name"] == QueryField(
+    assert fields["name"] == RapiQueryField(
         name="name", title="Instance", kind="text", doc="Instance name"
     )
     assert fields["oper_state"].kind == "bool"

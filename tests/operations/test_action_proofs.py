@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gwm.operations.catalog import ACTIONS
+from gwm.operations.actions import ACTIONS
 from tests.clusters.helpers import full_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,8 +15,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from gwm.events.notify import broadcaster
-from gwm.operations.services import job_channel
+from gwm.events.notify import broadcaster, job_channel
 from tests.conftest import sim_admin
 from tests.operations.distributed import until
 

@@ -25,9 +25,8 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from gwm.events.notify import broadcaster
+from gwm.events.notify import broadcaster, job_channel
 from gwm.operations.models import Job
-from gwm.operations.services import job_channel
 from tests.clusters.helpers import full_sync, register
 from tests.operations.distributed import ROOT, database_url, until
 

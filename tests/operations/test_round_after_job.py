@@ -10,16 +10,17 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from gwm.clusters import sync
-from gwm.clusters.ganeti import RapiReader, client_for
 from gwm.clusters.models import Instance
+from gwm.clusters.services import cache
 from gwm.events.services import last_seq
+from gwm.ganeti import reads
+from gwm.ganeti.connect import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _reader(live):
-    return RapiReader(client_for(live.cluster))
+    return reads.RapiReader(client_for(live.cluster))
 
 
 def _fingerprints(live):
@@ -35,13 +36,13 @@ def test_a_runtime_sweep_read_before_a_start_does_not_stop_it_again(live) -> Non
     live.quiet()
     name = live.stopped_names()[0]
     seen = last_seq()  # as run_due_tiers does before each read
-    read = sync.read_runtime_sweep(_reader(live))
+    read = reads.read_runtime_sweep(_reader(live))
     assert read.instances[name]["ganeti_status"] == "ADMIN_down"  # older news: stopped
     assert read.instances[name]["oper_state"] is False
     assert live.wait_done(live.action(name, "start").json())["status"] == "SUCCESS"
     assert live.instance(name)["status"] == "RUNNING"
 
-    sync.apply_round(live.cluster.pk, read, now=timezone.now(), tier="runtime", read_after=seen)
+    cache.round_write(live.cluster.pk, read, now=timezone.now(), tier="runtime", read_after=seen)
 
     instance = live.instance(name)
     assert (instance["status"], instance["ganeti"]["status"]) == ("RUNNING", "running")
@@ -54,7 +55,7 @@ def test_a_round_read_before_a_create_does_not_delete_the_new_instance(live) -> 
     # A slow round's read names every instance: its deletion pass removes what it did
     # not see. (A fast round whose names match the cache skips that pass altogether,
     # so it could not show the new instance being deleted.)
-    read = sync.read_slow_round(_reader(live))
+    read = reads.read_slow_round(_reader(live))
     assert read.instance_names is not None
     assert "fresh.example.test" not in read.instance_names
     body = {
@@ -68,7 +69,7 @@ def test_a_round_read_before_a_create_does_not_delete_the_new_instance(live) -> 
     assert live.wait_done(live.post("/instances", body).json())["status"] == "SUCCESS"
     assert live.instance("fresh.example.test")["status"] == "RUNNING"
 
-    sync.apply_round(live.cluster.pk, read, now=timezone.now(), tier="slow", read_after=seen)
+    cache.round_write(live.cluster.pk, read, now=timezone.now(), tier="slow", read_after=seen)
 
     assert live.api.get(live.url("/instances/fresh.example.test")).status_code == 200
     assert live.instance("fresh.example.test")["status"] == "RUNNING"
@@ -78,13 +79,13 @@ def test_a_round_read_before_a_delete_does_not_bring_the_instance_back(live) -> 
     live.quiet()
     name = live.stopped_names()[0]
     seen = last_seq()
-    read = sync.read_slow_round(_reader(live))
+    read = reads.read_slow_round(_reader(live))
     assert name in read.instances and name in (read.instance_names or set())
     response = live.api.delete(live.url(f"/instances/{name}"))
     assert live.wait_done(response.json())["status"] == "SUCCESS"
     assert live.api.get(live.url(f"/instances/{name}")).status_code == 404
 
-    sync.apply_round(live.cluster.pk, read, now=timezone.now(), tier="slow", read_after=seen)
+    cache.round_write(live.cluster.pk, read, now=timezone.now(), tier="slow", read_after=seen)
 
     assert live.api.get(live.url(f"/instances/{name}")).status_code == 404
 
@@ -98,10 +99,10 @@ def test_the_next_round_still_writes_what_changed_later(live) -> None:
     live.running.sim.state.instances[name].admin_state = "up"  # gnt-instance start, say
     live.running.sim.state.instances[name].running_on = live.sim_instance(name).pnode
     seen = last_seq()
-    read = sync.read_runtime_sweep(_reader(live))
+    read = reads.read_runtime_sweep(_reader(live))
     assert read.instances[name]["ganeti_status"] == "running"
 
-    sync.apply_round(live.cluster.pk, read, now=timezone.now(), tier="runtime", read_after=seen)
+    cache.round_write(live.cluster.pk, read, now=timezone.now(), tier="runtime", read_after=seen)
 
     assert live.instance(name)["ganeti"]["status"] == "running"
 

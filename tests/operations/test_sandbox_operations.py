@@ -27,7 +27,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from gwm.clusters import services
+from gwm.clusters.services import registry
 from gwm.clusters.models import Cluster
 from gwm.embedded import EmbeddedWorkers, start_embedded_workers
 from gwm.operations.models import Job
@@ -200,9 +200,10 @@ class Sandbox:
 
 
 def _register(env: dict[str, str], fast_interval: float) -> Cluster:
-    return services.cluster_create(
+    return registry.cluster_create(
+        actor=None,
         name="sandbox",
-        connection=services.Connection(
+        connection=registry.Connection(
             rapi_url=env["GWM_SANDBOX_RAPI_URL"],
             username=env["GWM_SANDBOX_WRITE_USER"],
             password=env["GWM_SANDBOX_WRITE_PASSWORD"],

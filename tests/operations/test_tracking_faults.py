@@ -20,7 +20,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from gwm.clusters import services as cluster_services
+from gwm.clusters.services import registry
 from gwm.embedded import start_embedded_workers
 from gwm.simulator.server import Running
 from tests.clusters.helpers import connection_for, full_sync
@@ -112,7 +112,8 @@ def tracked(simulator: Any, api: Client) -> Iterator[Tracked]:
     connection = dataclasses.replace(
         connection_for(running), rapi_url=f"https://127.0.0.1:{relay.port}"
     )
-    cluster = cluster_services.cluster_create(
+    cluster = registry.cluster_create(
+        actor=None,
         name="sim",
         connection=connection,
         intervals={"fast_interval": 600.0, "runtime_interval": 600.0, "slow_interval": 600.0},

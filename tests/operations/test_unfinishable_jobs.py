@@ -13,9 +13,10 @@ import pytest
 
 from gwm.clusters.models import Cluster, Instance
 from gwm.events.models import Change
-from gwm.operations import services, tasks
-from gwm.operations.catalog import ACTIONS
+from gwm.operations import tasks
+from gwm.operations.actions import ACTIONS
 from gwm.operations.models import Job, JobStatus
+from gwm.operations.services import submit
 from tests.clusters.helpers import gnt, runtime_sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,8 +70,8 @@ def test_a_submission_the_client_cannot_build_ends_in_error_and_releases(live) -
     # client refuses to send a modify without parameters, which no retry can change.
     live.workers.stop()
     instance = live.running_names()[0]
-    job, _ = services.operation_submit(
-        user=None,
+    job, _ = submit.operation_submit(
+        actor=None,
         cluster=live.cluster,
         action=ACTIONS["instance.modify"],
         resource_name=instance,
@@ -89,8 +90,8 @@ def test_a_submission_the_client_cannot_build_ends_in_error_and_releases(live) -
 
 
 def _pending_job(live, instance: str) -> Job:
-    job, _ = services.operation_submit(
-        user=None,
+    job, _ = submit.operation_submit(
+        actor=None,
         cluster=live.cluster,
         action=ACTIONS["instance.shutdown"],
         resource_name=instance,

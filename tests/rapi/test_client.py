@@ -101,7 +101,7 @@ def test_raw_reaches_any_resource(http_server: RapiTestServer) -> None:
 
 def test_multi_step_flows_and_plain_calls_share_send(http_server: RapiTestServer) -> None:
     with RapiClient(http_server.url) as rapi:
-        from gwm.rapi.endpoints import cluster
+        from gwm.rapi.builders import cluster
 
         assert rapi.send(cluster.get_version()) == 2
 

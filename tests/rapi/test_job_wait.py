@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 
 from gwm.rapi import AsyncRapiClient, RapiClient, RapiJobNotFound, RapiJobWaitTimeout
+from gwm.rapi.builders import jobs
+from gwm.rapi.calls import Flow, RapiCall, Sleep
 from gwm.rapi.constants import JobStatus
-from gwm.rapi.endpoints import jobs
-from gwm.rapi.models import Job, JobLogEntry, JobWaitResult
-from gwm.rapi.requests import Flow, RapiCall, Sleep
+from gwm.rapi.schemas import RapiJob, RapiJobLogEntry, RapiJobWaitResult
 from tests.rapi.server import RapiTestServer, Reply
 
 
 def test_null_means_no_change() -> None:
     call = jobs.wait_for_job_change(7, previous_job_info=["running"], previous_log_serial=4)
     result = call.parse(None)
-    assert result == JobWaitResult(changed=False, fields=["status"], job_info=["running"])
+    assert result == RapiJobWaitResult(changed=False, fields=["status"], job_info=["running"])
     assert result.status == JobStatus.RUNNING
 
 
@@ -31,7 +31,7 @@ def test_the_same_job_info_without_logs_means_no_change() -> None:
 def test_new_logs_or_a_new_status_are_a_change() -> None:
     call = jobs.wait_for_job_change(7, previous_job_info=["running"], previous_log_serial=1)
     logs = call.parse({"job_info": ["running"], "log_entries": [[2, [1, 0], "message", "hi"]]})
-    assert logs.changed and logs.log_entries == [JobLogEntry(2, (1, 0), "message", "hi")]
+    assert logs.changed and logs.log_entries == [RapiJobLogEntry(2, (1, 0), "message", "hi")]
     status = call.parse({"job_info": ["success"], "log_entries": []})
     assert status.changed and status.status == JobStatus.SUCCESS
 
@@ -77,7 +77,7 @@ def test_wait_for_job_follows_the_job_to_its_end_and_reads_it() -> None:
     job, steps = drive(
         jobs.wait_for_job(7, on_log=lambda e: seen.append(e.message)), lambda _: next(answers)
     )
-    assert isinstance(job, Job) and job.status == JobStatus.SUCCESS
+    assert isinstance(job, RapiJob) and job.status == JobStatus.SUCCESS
     assert seen == ["a", "b"]
     bodies = [s.request.body for s in steps if isinstance(s, RapiCall) and s.request.body]
     # Each wait sends what it knows: the last job_info and the highest log serial.
@@ -148,7 +148,7 @@ def test_wait_for_job_over_http(
 ) -> None:
     monkeypatch.setattr(jobs, "NO_CHANGE_PAUSE", 0.01)
     _job_server(http_server)
-    logs: list[JobLogEntry] = []
+    logs: list[RapiJobLogEntry] = []
     with RapiClient(http_server.url, username="gwm", password="pw") as rapi:
         job = rapi.wait_for_job(7, timeout=30, on_log=logs.append)
     assert job.opresult == [["node1"]]

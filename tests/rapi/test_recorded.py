@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gwm.rapi import errors, models
+from gwm.rapi import errors, schemas
+from gwm.rapi.builders import cluster, groups, instances, jobs, networks, nodes, query
+from gwm.rapi.calls import RapiCall, complete
 from gwm.rapi.client import raw_call
 from gwm.rapi.constants import InstanceStatus, JobStatus, NodeRole, QueryFieldStatus
-from gwm.rapi.endpoints import cluster, groups, instances, jobs, networks, nodes, query
-from gwm.rapi.requests import RapiCall, complete
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "rapi" / "ganeti-3.0"
 INST = "inst1.ganeti.test"
@@ -213,7 +213,7 @@ def _answer(name: str, call: RapiCall[Any]) -> Any:
 
 def test_instance_fields_from_a_real_cluster() -> None:
     instance = _answer("get-2-instances-inst.json", instances.get_instance(INST))
-    assert isinstance(instance, models.Instance)
+    assert isinstance(instance, schemas.RapiInstance)
     assert instance.name == INST
     assert instance.status == InstanceStatus.RUNNING
     assert instance.pnode == NODE

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from gwm.rapi.builders import cluster, groups, instances, jobs, networks, nodes, query
+from gwm.rapi.calls import RapiCall
 from gwm.rapi.client import RapiMethods, raw_call
 from gwm.rapi.config import ClientConfig, normalize_base_url
 from gwm.rapi.constants import MigrationMode, NodeRole, QueryResource, RebootType
-from gwm.rapi.endpoints import cluster, groups, instances, jobs, networks, nodes, query
-from gwm.rapi.requests import RapiCall
 
 Sent = tuple[str, str, list[tuple[str, str]], Any]
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from gwm.rapi import errors
-from gwm.rapi.endpoints import cluster, instances, jobs, nodes
-from gwm.rapi.requests import RapiCall, complete, parse_job_id
+from gwm.rapi.builders import cluster, instances, jobs, nodes
+from gwm.rapi.calls import RapiCall, complete, parse_job_id
 
 BASE = "https://cluster:5080"
 

@@ -18,7 +18,7 @@ from gwm.rapi import (
     RapiTimeout,
     RapiUnavailable,
 )
-from gwm.rapi.endpoints import instances, query
+from gwm.rapi.builders import instances, query
 from gwm.rapi.errors import RapiConnectionError as ConnectionFailure
 from gwm.rapi.errors import RapiHTTPError, RapiProtocolError, RapiTLSError
 from gwm.rapi.retry import RetryPolicy

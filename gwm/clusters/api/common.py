@@ -1,0 +1,99 @@
+"""What the clusters domain's endpoints share: response tables, write parameters, the write.
+
+A write to Ganeti (``submit``) checks the caller may write, finds the cluster,
+and either asks Ganeti's pre-checks now (``?dry_run=true``: 200 with the
+verdict, nothing kept) or accepts the operation as a job (202 with the job,
+its URL in ``Location``); it never calls Ganeti otherwise.
+
+The operationIds of /api/v1 are frozen (clients and links use them), so each
+operation spells its own instead of ninja deriving one from where its handler
+lives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from ninja import Status
+from ninja.params import functions as param
+from pydantic import BaseModel
+
+from gwm.accounts.auth import AuthedRequest
+from gwm.accounts.permissions import require_staff
+from gwm.clusters.selectors.cache import cluster_get
+from gwm.kit.urls import job_url
+from gwm.operations.actions import ACTIONS
+from gwm.operations.schemas import DryRunOut, JobOut
+from gwm.operations.selectors import job_detail
+from gwm.operations.services.live import operation_dry_run
+from gwm.operations.services.submit import operation_submit
+from gwm.schemas import Problem
+
+READ = {304: None, 400: Problem, 401: Problem}
+READ_ONE = {304: None, 401: Problem, 404: Problem}
+WRITE = {
+    200: DryRunOut,
+    202: JobOut,
+    400: Problem,
+    401: Problem,
+    403: Problem,
+    404: Problem,
+    409: Problem,
+    422: Problem,
+    502: Problem,
+    503: Problem,
+    504: Problem,
+}
+WRITE_DOC = (
+    "Answers 202 with the job (its URL in `Location`); follow it with "
+    "`GET /api/v1/jobs/{id}/wait`. 409 while the resource is PROVISIONING, BUSY, DELETING or "
+    "UNKNOWN (with `Retry-After` and the job that holds it). `Idempotency-Key`: the same key "
+    "and body within 24 h answer the first job again; another body is 422. "
+    "`?dry_run=true` runs Ganeti's pre-checks only and answers 200 with the verdict (503/504 "
+    "when the cluster cannot answer now)."
+)
+OPERATIONS = ["operations"]  # the tag of the action and console endpoints
+IDEMPOTENCY_KEY_MAX = 255
+IdempotencyKey = param.Header(
+    None,
+    alias="Idempotency-Key",
+    max_length=IDEMPOTENCY_KEY_MAX,
+    description=f"makes retries safe (at most {IDEMPOTENCY_KEY_MAX} characters)",
+)
+ACTION_BODY = param.Body(..., description='{"action": "<name>", ...its parameters}')
+
+
+def submit(
+    request: AuthedRequest,
+    response: HttpResponse,
+    cluster: str,
+    action: str,
+    name: str,
+    params: BaseModel | dict[str, Any],
+    *,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+) -> Status[dict[str, Any]]:
+    """Ask Ganeti for ``action`` ("instance.start") on ``name`` in ``cluster``: the job (202),
+    or with ``dry_run`` Ganeti's verdict (200)."""
+    user = request.auth
+    require_staff(user, "change Ganeti clusters")
+    target = cluster_get(cluster, user=user)
+    what = ACTIONS[action]
+    values = params.model_dump(exclude={"action"}) if isinstance(params, BaseModel) else params
+    if dry_run:
+        verdict = operation_dry_run(
+            actor=user, cluster=target, action=what, resource_name=name, params=values
+        )
+        return Status(200, verdict)
+    job, _ = operation_submit(
+        actor=user,
+        cluster=target,
+        action=what,
+        resource_name=name,
+        params=values,
+        idempotency_key=(idempotency_key or "").strip(),
+    )
+    response["Location"] = job_url(job.pk)
+    return Status(202, job_detail(job))

@@ -1,0 +1,155 @@
+"""The `gwm` console command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gwm.startup import django_setup, exit_if_port_taken
+
+app = typer.Typer(
+    name="gwm",
+    help="gwm: one JSON HTTP API in front of many Ganeti clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _manage(*argv: str) -> None:
+    django_setup()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["gwm", *argv])
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8000,
+    migrate: Annotated[bool, typer.Option(help="apply migrations before serving")] = True,
+) -> None:
+    """Serve the API (embedded mode also runs the workers in this process)."""
+    import uvicorn
+
+    exit_if_port_taken("serve", host, port, what="the API", choose="--port")
+    django_setup()
+    from django.conf import settings
+
+    if migrate:
+        _manage("migrate", "--no-input", "-v", "0")
+    workers = None
+    if settings.GWM_EMBEDDED:
+        from gwm.embedded import start_embedded_workers
+
+        workers = start_embedded_workers()
+    try:
+        uvicorn.run("gwm.asgi:application", host=host, port=port, log_level="info", lifespan="off")
+    finally:
+        if workers is not None:
+            workers.stop()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="worker threads (default: GWM_WORKER_THREADS, 16)")
+    ] = None,
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+) -> None:
+    """Run a Celery worker (distributed mode)."""
+    django_setup()
+    from django.conf import settings
+
+    from gwm.celery import app as celery_app
+
+    threads = concurrency or settings.GWM_WORKER_THREADS
+    celery_app.worker_main(
+        ["worker", "--pool=threads", f"--concurrency={threads}", f"--loglevel={loglevel}"]
+    )
+
+
+@app.command()
+def beat(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
+    """Run the Celery beat scheduler (distributed mode: exactly one)."""
+    django_setup()
+    from gwm.celery import app as celery_app
+
+    celery_app.start(["beat", f"--loglevel={loglevel}"])
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    _manage("migrate", "--no-input")
+
+
+@app.command()
+def createsuperuser(
+    username: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an administrator account (asks for the password)."""
+    argv = ["createsuperuser"]
+    if username:
+        argv.append(f"--username={username}")
+    if email:
+        argv.append(f"--email={email}")
+    _manage(*argv)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def manage(ctx: typer.Context) -> None:
+    """Run any Django management command (gwm manage showmigrations ...)."""
+    _manage(*ctx.args)
+
+
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="username the token acts as")],
+    name: Annotated[str, typer.Option(help="what the token is for")] = "cli",
+    expires_days: Annotated[int | None, typer.Option(help="days until it expires")] = None,
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    django_setup()
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.db import DatabaseError
+
+    from gwm.accounts.services import token_create as create
+
+    try:
+        account = get_user_model().objects.filter(username=user).first()
+    except DatabaseError as exc:
+        typer.echo(f"gwm: cannot read the users ({exc}); run gwm migrate first", err=True)
+        raise typer.Exit(1) from None
+    if account is None:
+        typer.echo(f"gwm: no user named {user!r} (create one with gwm createsuperuser)", err=True)
+        raise typer.Exit(1)
+    expires = timedelta(days=expires_days) if expires_days else None
+    _, plaintext = create(user=account, name=name, expires_in=expires)
+    typer.echo(plaintext)
+
+
+def _register_optional_commands() -> None:
+    from gwm.demo import demo
+    from gwm.simulator.cli import simulator
+
+    app.command("simulator")(simulator)
+    app.command("demo")(demo)
+
+
+def main() -> None:
+    _register_optional_commands()
+    app(prog_name="gwm")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ passes through is gwm.query_guard.
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from gwm import __version__
 from gwm.clusters.api import router as clusters_router
 from gwm.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
 from gwm.openapi import GwmNinjaAPI
@@ -26,6 +26,7 @@ from gwm.schemas import ApiRoot
 log = logging.getLogger(__name__)
 
 API_VERSION = "v1"
+GWM_VERSION = version("gwm")  # the installed package's, as pyproject.toml declares it
 # Announced additions to /api/v1 (the versioning policy in docs/api.md); clients
 # test for these instead of comparing versions.
 FEATURES: list[str] = [
@@ -55,7 +56,7 @@ api = GwmNinjaAPI(
 )
 
 
-def problem_response(
+def _problem(
     request: HttpRequest, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> HttpResponse:
     body.setdefault("instance", request.path)
@@ -68,7 +69,7 @@ def problem_response(
 
 @api.exception_handler(AppError)
 def _app_error(request: HttpRequest, exc: AppError) -> HttpResponse:
-    return problem_response(request, exc.problem(), exc.headers)
+    return _problem(request, exc.problem(), exc.headers)
 
 
 @api.exception_handler(ValidationError)
@@ -91,7 +92,7 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
         errors=[_clean(err) for err in exc.errors],
         **extra,
     )
-    return problem_response(request, body)
+    return _problem(request, body)
 
 
 @api.exception_handler(AuthenticationError)
@@ -102,7 +103,7 @@ def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> Htt
         title="Authentication required",
         detail="a valid bearer token is required",
     )
-    return problem_response(request, body, {"WWW-Authenticate": "Bearer"})
+    return _problem(request, body, {"WWW-Authenticate": "Bearer"})
 
 
 @api.exception_handler(HttpError)
@@ -115,11 +116,11 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
             title="Malformed body",
             detail="the request body is not JSON",
         )
-        return problem_response(request, body)
+        return _problem(request, body)
     body = problem_body(
         status=exc.status_code, code="http_error", title="Request failed", detail=str(exc)
     )
-    return problem_response(request, body)
+    return _problem(request, body)
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -130,7 +131,7 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         title="Payload too large",
         detail=f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes",
     )
-    return problem_response(request, body)
+    return _problem(request, body)
 
 
 @api.exception_handler(Http404)
@@ -138,7 +139,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     body = problem_body(
         status=404, code="not_found", title="Not found", detail=str(exc) or "not found"
     )
-    return problem_response(request, body)
+    return _problem(request, body)
 
 
 @api.exception_handler(Exception)
@@ -152,7 +153,7 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         title="Internal error",
         detail="gwm failed to handle this request; the error is in its log",
     )
-    return problem_response(request, body)
+    return _problem(request, body)
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -173,7 +174,7 @@ api.add_decorator(strict_query, mode="view")
 
 @api.get("/", response={200: ApiRoot}, summary="API root: versions and features", tags=["meta"])
 def api_root(request: HttpRequest) -> dict[str, Any]:
-    return {"gwm_version": __version__, "api_version": API_VERSION, "features": FEATURES}
+    return {"gwm_version": GWM_VERSION, "api_version": API_VERSION, "features": FEATURES}
 
 
 api.add_router("/", clusters_router)

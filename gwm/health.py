@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
@@ -53,10 +54,8 @@ def _check_database() -> str:
 def _check_broker() -> str:
     if settings.CELERY_BROKER_URL.startswith("memory://"):
         return "ok"
-    from gwm.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:  # kombu raises many transport-specific types
         return f"unreachable ({exc.__class__.__name__}: {exc})"

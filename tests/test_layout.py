@@ -44,7 +44,7 @@ LAYERS: list[tuple[int, str, str]] = [
     # Foundation: plain helpers and the RAPI client; they know nothing of gwm's apps.
     (0, "foundation", "gwm.kit gwm.kit.* gwm.errors gwm.schemas gwm.rapi gwm.rapi.*"),
     # Wiring: settings, URLs, Celery, entry points; they put everything together.
-    (8, "wiring", "gwm.urls gwm.settings gwm.celery gwm.asgi gwm.wsgi gwm.server_cli gwm.cli"),
+    (8, "wiring", "gwm.urls gwm.settings gwm.celery gwm.asgi gwm.wsgi gwm.server_cli gwm.startup"),
     (8, "wiring", "gwm.demo gwm.embedded gwm.__main__ gwm"),
     # Edges: HTTP (routers, OpenAPI, health) and every domain's admin; nothing calls them.
     (7, "edges", "gwm.api gwm.openapi gwm.query_guard gwm.health gwm.middleware"),

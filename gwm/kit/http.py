@@ -35,9 +35,7 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def json_with_etag(
-    request: HttpRequest, payload: Any, schema: type[BaseModel], status: int = 200
-) -> HttpResponse:
+def json_with_etag(request: HttpRequest, payload: Any, schema: type[BaseModel]) -> HttpResponse:
     """Render ``payload``, checked against its declared response ``schema``; 304 when
     the client already has this exact body.
 
@@ -49,10 +47,10 @@ def json_with_etag(
     body = json.dumps(payload, default=_default, separators=(",", ":")).encode()
     etag = 'W/"' + hashlib.blake2b(_FRESHNESS.sub(b"", body), digest_size=16).hexdigest() + '"'
     matches = _if_none_match(request)
-    if status == 200 and (etag.removeprefix("W/") in matches or "*" in matches):
+    if etag.removeprefix("W/") in matches or "*" in matches:
         response = HttpResponse(status=304)
     else:
-        response = HttpResponse(body, status=status, content_type="application/json")
+        response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag
     return response
 

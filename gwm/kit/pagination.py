@@ -176,9 +176,7 @@ def paginate(
     return Page(rows=rows, next_cursor=next_cursor)
 
 
-def parse_fields(
-    raw: str | None, available: dict[str, Any], always: tuple[str, ...] = ()
-) -> list[str]:
+def parse_fields(raw: str | None, available: dict[str, Any]) -> list[str]:
     """``fields=a,b`` → the chosen output fields, in the order the resource defines them."""
     if not raw:
         return list(available)
@@ -189,5 +187,5 @@ def parse_fields(
             f"unknown field(s): {', '.join(unknown)}; available: {', '.join(available)}",
             parameter="fields",
         )
-    chosen = set(wanted) | set(always)
+    chosen = set(wanted)
     return [name for name in available if name in chosen]

@@ -5,11 +5,15 @@
     with serve_in_thread(sim) as running:   # running.url, running.cert_path
         ...
 
-See docs in app.py (RAPI and the /__sim__ admin API), cost.py (what calls
-cost), faults.py (fault injection).
+README.md tells what it serves; in the code: ``app`` (one cluster), ``http``
+and ``resources/`` (the RAPI), ``admin`` (the /__sim__ admin API), ``jobs``
+and ``opcodes/`` (jobs and what they do), ``query``, ``fields/`` and
+``qfilter`` (queries), ``cost`` (what calls cost), ``faults`` (fault
+injection). It imports nothing from the rest of gwm.
 """
 
-from gwm.simulator.app import Simulator, build_app
+from gwm.simulator.app import Simulator
+from gwm.simulator.asgi import build_app
 from gwm.simulator.config import SimConfig
 from gwm.simulator.data import generate_cluster
 from gwm.simulator.server import Running, serve, serve_in_thread

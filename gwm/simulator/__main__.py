@@ -1,4 +1,7 @@
-"""``python -m gwm.simulator`` (until ``gwm simulator`` is wired in gwm/cli.py)."""
+"""``python -m gwm.simulator``: serve one simulated cluster, as ``gwm simulator`` does.
+
+Both run ``cli.simulator``; gwm/server_cli.py registers it as ``gwm simulator``.
+"""
 
 import typer
 

@@ -13,7 +13,7 @@ import typer
 from gwm.simulator.app import DEFAULT_USERS, READ, WRITE, Simulator
 from gwm.simulator.config import SimConfig
 from gwm.simulator.data import generate_cluster
-from gwm.simulator.server import serve
+from gwm.simulator.server import port_problem, serve
 
 
 def parse_user(spec: str) -> tuple[str, str, frozenset[str]]:
@@ -59,10 +59,13 @@ def simulator(
     ] = None,
 ) -> None:
     """Serve a stateful Ganeti RAPI v2 simulator (one cluster) until interrupted."""
-    from gwm.server_cli import exit_if_port_taken
-
     # Before the cluster is generated or anything is printed.
-    exit_if_port_taken("simulator", host, port, what="the simulated RAPI", choose="--port")
+    problem = port_problem(host, port)
+    if problem is not None:
+        typer.echo(
+            f"gwm simulator: {problem} (the simulated RAPI); choose another with --port", err=True
+        )
+        raise typer.Exit(1)
     users = dict(DEFAULT_USERS)
     if user:
         users = {}

@@ -46,6 +46,17 @@ class CostModel:
     time_scale: float = 1.0
 
 
+@dataclass
+class Cost:
+    """What one request is charged for: the arguments of ``request_cost``."""
+
+    kind: CallKind = CallKind.PLAIN
+    nodes: int = 0
+    instances: int = 0
+    rows: int = 0
+    unreachable: int = 0
+
+
 def busy_factor(model: CostModel, running_jobs: int) -> float:
     """How much slower the master answers while ``running_jobs`` run."""
     if running_jobs <= 0:

@@ -9,10 +9,10 @@ NICs and tags; about 85 % running, the rest ADMIN_down; spread over all nodes.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import random
 from typing import Any
 
+from gwm.simulator.derived import address_at
 from gwm.simulator.state import (
     ADMIN_DOWN,
     ADMIN_UP,
@@ -411,35 +411,26 @@ def generate_cluster(
         state.nodes[node.name] = node
     state.master_uuid = next(iter(state.nodes.values())).uuid
 
-    prod = Network(
-        name="net-prod",
-        uuid=new_uuid(),
-        network="10.128.0.0/16",
-        gateway="10.128.0.1",
-        external={0, 1, 65535},
-        ctime=t0,
-        mtime=t0,
-    )
-    backup = Network(
-        name="net-backup",
-        uuid=new_uuid(),
-        network="10.129.0.0/16",
-        gateway="10.129.0.1",
-        external={0, 1, 65535},
-        ctime=t0,
-        mtime=t0,
-    )
-    for net in (prod, backup):
+    for net_name, octet in (("net-prod", 128), ("net-backup", 129)):
+        net = Network(
+            name=net_name,
+            uuid=new_uuid(),
+            network=f"10.{octet}.0.0/16",
+            gateway=f"10.{octet}.0.1",
+            external={0, 1, 65535},
+            ctime=t0,
+            mtime=t0,
+        )
         state.networks[net.name] = net
         for g in groups:
             g.networks[net.uuid] = {"mode": "bridged", "link": f"br-{net.name[4:]}", "vlan": ""}
+    prod = state.networks["net-prod"]
 
     state.reindex()
     node_list = list(state.nodes.values())
     nodes_by_group: dict[str, list[Node]] = {}
     for n in node_list:
         nodes_by_group.setdefault(n.group_uuid, []).append(n)
-    prod_base = int(ipaddress.ip_network(prod.network).network_address)
 
     for i in range(1, instances + 1):
         pnode = node_list[(i - 1) % len(node_list)]
@@ -456,7 +447,7 @@ def generate_cluster(
             Nic(
                 uuid=new_uuid(),
                 mac=mac_for(rng),
-                ip=str(ipaddress.ip_address(prod_base + 1 + i)),
+                ip=address_at(prod, 1 + i),
                 network=prod.uuid,
                 nicparams={"mode": "bridged", "link": "br-prod"},
             )

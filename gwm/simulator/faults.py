@@ -14,7 +14,7 @@
   opcode fail with the given error instead of running.
 
 Node faults (offline, unreachable) and instance crashes change the cluster
-state itself, see the admin API in ``app.py``.
+state itself, see the admin API in ``admin.py``.
 """
 
 from __future__ import annotations
@@ -25,33 +25,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-ERROR_CODES = {
-    "resolver_error",
-    "insufficient_resources",
-    "temp_insufficient_resources",
-    "wrong_input",
-    "wrong_state",
-    "unknown_entity",
-    "already_exists",
-    "resource_not_unique",
-    "internal_error",
-    "environment_error",
-}
-
 
 @dataclass
 class JobFailure:
     op_id: str  # e.g. "OP_INSTANCE_STARTUP", or "*" for any opcode
     error_type: str = "OpExecError"
     message: str = "Injected failure"
-    code: str | None = None  # for OpPrereqError: one of ERROR_CODES
+    code: str | None = None  # for OpPrereqError: Ganeti's code, e.g. "wrong_state"
     remaining: int | None = 1  # None: every matching job until cleared
-
-    def encode(self) -> list[Any]:
-        """The opresult of a failed opcode: ``[type, args]``."""
-        if self.code is not None:
-            return [self.error_type, [self.message, self.code]]
-        return [self.error_type, [self.message]]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,10 @@
 A job moves queued -> waiting (acquiring locks) -> running -> success/error
 (or canceled), one opcode after the other, as in Ganeti's jqueue. Each
 transition notifies waiters, which is how ``/2/jobs/ID/wait`` returns early.
-The opcodes' effects live in ``ops.py``.
+
+The queue knows opcodes only through the ``Opcodes`` interface below: the
+simulator hands it the registry (``gwm.simulator.opcodes``), which holds what
+each opcode locks and does.
 """
 
 from __future__ import annotations
@@ -13,14 +16,11 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gwm.simulator.config import SimConfig
 from gwm.simulator.faults import Faults
 from gwm.simulator.state import ClusterState
-
-if TYPE_CHECKING:
-    from gwm.simulator.ops import Exec
 
 QUEUED = "queued"
 WAITING = "waiting"
@@ -119,6 +119,26 @@ class Job:
         op.log.append([self.log_serial, timestamp(), kind, message])
 
 
+class Opcodes(Protocol):
+    """What the queue needs of the opcode registry."""
+
+    def summarize(self, op: dict[str, Any]) -> str:
+        """Ganeti's opSummary, e.g. ``INSTANCE_STARTUP(name)``."""
+        ...
+
+    def locks(self, state: ClusterState, op: dict[str, Any]) -> set[str]:
+        """The lock names the opcode takes before it runs."""
+        ...
+
+    def fill(self, state: ClusterState, op: dict[str, Any]) -> dict[str, Any]:
+        """The opcode as it reads once it runs."""
+        ...
+
+    async def run(self, queue: JobQueue, job: Job, op: OpState) -> Any:
+        """Check and apply the opcode; raises OpError when it fails."""
+        ...
+
+
 class LockManager:
     """Names locked by running opcodes; a conflicting job waits."""
 
@@ -145,28 +165,25 @@ class LockManager:
 
 
 class JobQueue:
-    def __init__(self, state: ClusterState, config: SimConfig, faults: Faults) -> None:
+    def __init__(
+        self, state: ClusterState, config: SimConfig, faults: Faults, opcodes: Opcodes
+    ) -> None:
         self.state = state
         self.config = config
         self.faults = faults
+        self.opcodes = opcodes
         self.jobs: dict[int, Job] = {}
         self.next_id = 1
         self.locks = LockManager()
         self.hold = False  # admin: keep new jobs queued (to test cancel)
         self._changed = asyncio.Event()
         self._hold_released = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        # set by ops.py; kept as a callable to avoid an import cycle
-        self.make_exec: Callable[[JobQueue, Job, OpState], Exec] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop holds tasks only weakly
 
     # ---- bookkeeping ---------------------------------------------------
     def notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
-
-    @property
-    def running_count(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.task is not None and not j.finalized)
 
     def busy_jobs(self) -> int:
         """Jobs running right now (what slows the master down)."""
@@ -192,8 +209,6 @@ class JobQueue:
     # ---- submit --------------------------------------------------------
     def submit(self, ops: list[dict[str, Any]]) -> int:
         """Queue a job of opcodes (``OP_ID`` + params, reason trail so far)."""
-        from gwm.simulator.ops import summarize
-
         job_id = self.next_id
         self.next_id += 1
         now = time.time()
@@ -206,7 +221,7 @@ class JobQueue:
             # luxid appends its own entry with the received timestamp
             reason = [*op.get("reason", []), [source, f"job={job_id};index={index}", epoch_ns(now)]]
             op["reason"] = reason
-            states.append(OpState(input=op, summary=summarize(op)))
+            states.append(OpState(input=op, summary=self.opcodes.summarize(op)))
         job = Job(id=job_id, ops=states, received_ts=received, received_at=now)
         self.jobs[job_id] = job
         task = asyncio.get_running_loop().create_task(self._run(job))
@@ -245,17 +260,14 @@ class JobQueue:
             self.notify()
 
     async def _run_op(self, job: Job, op: OpState) -> bool:
-        from gwm.simulator.ops import SPECS
-
-        spec = SPECS[op.input["OP_ID"]]
         op.status = WAITING
         op.start_ts = timestamp()
         if job.start_ts is None:
             job.start_ts = op.start_ts
         self.notify()
         try:
-            await self.locks.acquire(spec.locks(self.state, op.input), job.id)
-            op.input = spec.fill(self.state, op.input)
+            await self.locks.acquire(self.opcodes.locks(self.state, op.input), job.id)
+            op.input = self.opcodes.fill(self.state, op.input)
             op.status = RUNNING
             op.exec_ts = timestamp()
             self.notify()
@@ -263,8 +275,7 @@ class JobQueue:
             if failure is not None:
                 await asyncio.sleep(self.config.op_duration(op.input["OP_ID"]) / 2)
                 raise OpError(failure.error_type, failure.message, failure.code)
-            assert self.make_exec is not None
-            result = await spec.run(self.make_exec(self, job, op), op.input)
+            result = await self.opcodes.run(self, job, op)
         except OpError as err:
             op.status = ERROR
             op.result = err.encoded
@@ -339,10 +350,3 @@ class JobQueue:
                     await asyncio.wait_for(event.wait(), remaining)
                 info, logs = compute()
         return {"job_info": info, "log_entries": logs}
-
-    async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

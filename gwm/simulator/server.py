@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import errno
 import ipaddress
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -25,7 +27,30 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gwm.simulator.app import Simulator, build_app
+from gwm.simulator.app import Simulator
+from gwm.simulator.asgi import build_app
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the simulator could not listen on ``host:port`` now, or None if it can.
+
+    Binds a socket as uvicorn does (``SO_REUSEADDR``: a port in TIME_WAIT is
+    free, one with a listener is taken) and closes it again at once.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, OverflowError) as exc:
+        return f"cannot listen on {host}:{port} ({exc})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use"
+            return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    return None
 
 
 def make_certificate(hostname: str, cert_path: Path, key_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid as uuidlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,6 +179,17 @@ class ClusterState:
 
     def network_by_uuid(self, net_uuid: str) -> Network:
         return self._network_by_uuid[net_uuid]
+
+    def by_kind(self, kind: str) -> Mapping[str, ConfigObject]:
+        """The objects of one kind by name: instance, node, group (or nodegroup), network."""
+        tables: dict[str, Mapping[str, ConfigObject]] = {
+            "instance": self.instances,
+            "node": self.nodes,
+            "group": self.groups,
+            "nodegroup": self.groups,
+            "network": self.networks,
+        }
+        return tables[kind]
 
     @property
     def master(self) -> Node:

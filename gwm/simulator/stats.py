@@ -1,4 +1,4 @@
-"""Request accounting: how much RAPI time gwm's traffic cost the cluster."""
+"""Request accounting: how many RAPI calls, and what the cost model charged for them."""
 
 from __future__ import annotations
 

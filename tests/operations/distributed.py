@@ -248,7 +248,7 @@ def stop_simulator(running: Running) -> None:
 
 def restart_simulator(running: Running, timeout: float = 10.0) -> Running:
     """Serve the same simulated cluster again on the same port with the same certificate."""
-    from gwm.simulator.app import build_app
+    from gwm.simulator.asgi import build_app
 
     assert running.cert_path is not None
     port = int(running.url.rsplit(":", 1)[1])

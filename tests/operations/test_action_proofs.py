@@ -7,7 +7,7 @@ produce. Where Ganeti's state does not change (reboot of a running instance),
 the proof reads what Ganeti does show: the job's opcode and parameters.
 
 ``test_every_action_has_a_proof`` fails when an action is added to
-``gwm.operations.catalog.ACTIONS`` without a proof here.
+``gwm.operations.actions.ACTIONS`` without a proof here.
 """
 
 from __future__ import annotations

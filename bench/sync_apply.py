@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         SimHost(1, args.nodes, args.instances, time_scale=0.0, max_seconds=900) as host,
     ):
         from django.utils import timezone
+
         from gwm.clusters.models import Cluster
         from gwm.clusters.services import cache
         from gwm.ganeti import reads
@@ -61,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         phases: list[dict[str, Any]] = []
 
         def phase(name: str, tier: str, read_round: Any) -> None:
-            reader = reads.TimedReader(reads.RapiReader(client_for(Cluster.objects.get(pk=cluster.pk))))
+            reader = reads.TimedReader(
+                reads.RapiReader(client_for(Cluster.objects.get(pk=cluster.pk)))
+            )
             started = time.perf_counter()
             read = read_round(reader)
             read_seconds = time.perf_counter() - started
@@ -104,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         names = sorted(sim.instance_names())[::100]
         for name in names:
             sim.admin("POST", f"instances/{name}/crash")
-        phase(f"runtime sweep after {len(names)} crashes (1 %)", "runtime", reads.read_runtime_sweep)
+        phase(
+            f"runtime sweep after {len(names)} crashes (1 %)", "runtime", reads.read_runtime_sweep
+        )
         result["phases"] = phases
         from django.db import connections
 

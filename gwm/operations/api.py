@@ -92,15 +92,7 @@ def list_jobs(
 async def wait_jobs(
     request: AuthedRequest, ids: str, timeout: float = WAIT_DEFAULT
 ) -> dict[str, Any]:
-    try:
-        job_ids = [int(part) for part in ids.split(",") if part.strip()]
-    except ValueError:
-        raise BadRequest("ids is a comma-separated list of job ids", parameter="ids") from None
-    if not all(1 <= job_id <= INT_MAX for job_id in job_ids):
-        raise BadRequest(f"a job id is between 1 and {INT_MAX}", parameter="ids")
-    if not 1 <= len(job_ids) <= WAIT_IDS_MAX:
-        raise BadRequest(f"give between 1 and {WAIT_IDS_MAX} job ids", parameter="ids")
-    changed, jobs = await _wait(request.auth, job_ids, timeout, after_log=None, status=None)
+    changed, jobs = await _wait(request.auth, _job_ids(ids), timeout, after_log=None, status=None)
     return {"changed": changed, "jobs": [selectors.job_detail(job) for job in jobs]}
 
 
@@ -149,6 +141,19 @@ async def wait_job(
 ) -> dict[str, Any]:
     changed, jobs = await _wait(request.auth, [job_id], timeout, after_log=after_log, status=status)
     return {"changed": changed, "job": selectors.job_detail(jobs[0])}
+
+
+def _job_ids(ids: str) -> list[int]:
+    """``?ids=4,7``: between 1 and WAIT_IDS_MAX job ids."""
+    try:
+        job_ids = [int(part) for part in ids.split(",") if part.strip()]
+    except ValueError:
+        raise BadRequest("ids is a comma-separated list of job ids", parameter="ids") from None
+    if not all(1 <= job_id <= INT_MAX for job_id in job_ids):
+        raise BadRequest(f"a job id is between 1 and {INT_MAX}", parameter="ids")
+    if not 1 <= len(job_ids) <= WAIT_IDS_MAX:
+        raise BadRequest(f"give between 1 and {WAIT_IDS_MAX} job ids", parameter="ids")
+    return job_ids
 
 
 async def _wait(

@@ -5,8 +5,9 @@ operation workers use it, and so can scripts. See README.md beside this file
 for the method list, TLS trust and the exception tree.
 """
 
+from gwm.rapi.base import RapiMethods
 from gwm.rapi.calls import RapiCall, RapiRequest
-from gwm.rapi.client import AsyncRapiClient, RapiClient, RapiMethods
+from gwm.rapi.client import AsyncRapiClient, RapiClient
 from gwm.rapi.errors import (
     RapiBadRequest,
     RapiConnectionError,

@@ -1,7 +1,7 @@
 """The I/O-free core shared by :class:`RapiClient` and :class:`AsyncRapiClient`.
 
 Every RAPI method of the clients is made from a *builder* (in
-:mod:`gwm.rapi.builders`, or ``raw_call`` in :mod:`gwm.rapi.client`) that
+:mod:`gwm.rapi.builders`, or ``raw_call`` in :mod:`gwm.rapi.base`) that
 returns a :class:`RapiCall`: what to send (:class:`RapiRequest`) and how to
 read the answer (``parse``). Methods that need several round trips
 (``wait_for_job``) are generators (:data:`Flow`) yielding calls and

@@ -27,8 +27,8 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from gwm.clusters.services import registry
 from gwm.clusters.models import Cluster
+from gwm.clusters.services import registry
 from gwm.embedded import EmbeddedWorkers, start_embedded_workers
 from gwm.operations.models import Job
 from gwm.rapi import RapiClient

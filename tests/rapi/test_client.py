@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gwm.rapi import AsyncRapiClient, RapiClient, RapiMethods
-from gwm.rapi.client import _Method
+from gwm.rapi.base import _Method
 from tests.rapi.server import RapiTestServer, Reply
 
 

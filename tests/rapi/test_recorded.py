@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from gwm.rapi import errors, schemas
+from gwm.rapi.base import raw_call
 from gwm.rapi.builders import cluster, groups, instances, jobs, networks, nodes, query
 from gwm.rapi.calls import RapiCall, complete
-from gwm.rapi.client import raw_call
 from gwm.rapi.constants import InstanceStatus, JobStatus, NodeRole, QueryFieldStatus
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "rapi" / "ganeti-3.0"

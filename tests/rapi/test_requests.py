@@ -8,9 +8,18 @@ from typing import Any
 import httpx
 import pytest
 
-from gwm.rapi.builders import cluster, groups, instances, jobs, networks, nodes, query
+from gwm.rapi.base import RapiMethods, raw_call
+from gwm.rapi.builders import (
+    cluster,
+    groups,
+    instance_disks,
+    instances,
+    jobs,
+    networks,
+    nodes,
+    query,
+)
 from gwm.rapi.calls import RapiCall
-from gwm.rapi.client import RapiMethods, raw_call
 from gwm.rapi.config import ClientConfig, normalize_base_url
 from gwm.rapi.constants import MigrationMode, NodeRole, QueryResource, RebootType
 
@@ -130,15 +139,15 @@ CASES: list[tuple[RapiCall[Any], Sent]] = [
     ),
     (instances.get_instance_console("web1"), ("GET", "/2/instances/web1/console", [], None)),
     (
-        instances.activate_instance_disks("web1", ignore_size=True),
+        instance_disks.activate_instance_disks("web1", ignore_size=True),
         ("PUT", "/2/instances/web1/activate-disks", [("ignore_size", "1")], None),
     ),
     (
-        instances.deactivate_instance_disks("web1", force=True),
+        instance_disks.deactivate_instance_disks("web1", force=True),
         ("PUT", "/2/instances/web1/deactivate-disks", [("force", "1")], None),
     ),
     (
-        instances.grow_instance_disk("web1", 0, 1024, absolute=False, wait_for_sync=True),
+        instance_disks.grow_instance_disk("web1", 0, 1024, absolute=False, wait_for_sync=True),
         (
             "POST",
             "/2/instances/web1/disk/0/grow",
@@ -147,7 +156,7 @@ CASES: list[tuple[RapiCall[Any], Sent]] = [
         ),
     ),
     (
-        instances.replace_instance_disks("web1", disks=[0, 1], early_release=True),
+        instance_disks.replace_instance_disks("web1", disks=[0, 1], early_release=True),
         (
             "POST",
             "/2/instances/web1/replace-disks",
@@ -156,7 +165,7 @@ CASES: list[tuple[RapiCall[Any], Sent]] = [
         ),
     ),
     (
-        instances.recreate_instance_disks("web1", nodes=["n1", "n2"]),
+        instance_disks.recreate_instance_disks("web1", nodes=["n1", "n2"]),
         ("POST", "/2/instances/web1/recreate-disks", [], {"nodes": ["n1", "n2"]}),
     ),
     (instances.get_instance_tags("web1"), ("GET", "/2/instances/web1/tags", [], None)),

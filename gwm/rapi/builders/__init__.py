@@ -2,5 +2,5 @@
 
 Each public function takes the method's arguments and returns a
 :class:`~gwm.rapi.calls.RapiCall` (or a :data:`~gwm.rapi.calls.Flow`);
-:mod:`gwm.rapi.client` binds them to the sync and async clients.
+:class:`gwm.rapi.base.RapiMethods` binds them to the sync and async clients.
 """

@@ -42,9 +42,7 @@ async def group_add(x: Exec, p: dict[str, Any]) -> Any:
 
 
 @OPCODES.on(
-    "group",
-    "OP_GROUP_SET_PARAMS",
-    "alloc_policy ndparams diskparams ipolicy hv_state disk_state",
+    "group", "OP_GROUP_SET_PARAMS", "alloc_policy ndparams diskparams ipolicy hv_state disk_state"
 )
 async def group_set_params(x: Exec, p: dict[str, Any]) -> Any:
     group = x.group(p["group_name"])
@@ -101,10 +99,7 @@ async def group_assign_nodes(x: Exec, p: dict[str, Any]) -> Any:
     return None
 
 
-@OPCODES.on(
-    "group",
-    "OP_GROUP_REMOVE",
-)
+@OPCODES.on("group", "OP_GROUP_REMOVE")
 async def group_remove(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state
     group = x.group(p["group_name"])

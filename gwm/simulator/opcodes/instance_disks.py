@@ -30,11 +30,7 @@ async def instance_activate_disks(x: Exec, p: dict[str, Any]) -> Any:
     return [[pnode.name, f"disk/{i}", f"/dev/drbd{i}"] for i in range(len(inst.disks))]
 
 
-@OPCODES.on(
-    "instance",
-    "OP_INSTANCE_DEACTIVATE_DISKS",
-    "force",
-)
+@OPCODES.on("instance", "OP_INSTANCE_DEACTIVATE_DISKS", "force")
 async def instance_deactivate_disks(x: Exec, p: dict[str, Any]) -> Any:
     inst = x.instance(p["instance_name"])
     if not p.get("force"):

@@ -154,11 +154,7 @@ async def node_migrate(x: Exec, p: dict[str, Any]) -> Any:
     return await _instance_jobs(x, p, ops)
 
 
-@OPCODES.on(
-    "node",
-    "OP_NODE_POWERCYCLE",
-    "force",
-)
+@OPCODES.on("node", "OP_NODE_POWERCYCLE", "force")
 async def node_powercycle(x: Exec, p: dict[str, Any]) -> Any:
     s = x.state
     node = x.node(p["node_name"])

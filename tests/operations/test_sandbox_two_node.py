@@ -530,7 +530,7 @@ def test_changes_made_with_gnt_commands_arrive_in_gwm(two: TwoNodes) -> None:
     """gnt-instance / gnt-node on the master, behind gwm's back, reach gwm's API.
 
     Changes go in batches: gwm's fast rounds are stretched to stay in their CPU
-    budget (1 %, gwm/clusters/tasks.py), so on this loaded machine a round
+    budget (1 %, gwm/sync/rounds.py), so on this loaded machine a round
     comes every 10-20 s rather than every fast_interval.
     """
     node1, node2 = two.node1, two.node2

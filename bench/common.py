@@ -269,7 +269,7 @@ def admin_token() -> str:
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
         "bench", "bench@localhost", "bench-password-1"
     )
-    _, token = token_create(user=user, name="bench")
+    _, token = token_create(actor=None, user=user, name="bench")
     return token
 
 

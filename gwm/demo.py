@@ -42,7 +42,7 @@ def _credentials(data_dir: Path) -> dict[str, Any]:
             admin.set_password(saved["password"])
             admin.save()
     if "token" not in saved or token_authenticate(saved["token"]) is None:
-        _, saved["token"] = token_create(user=admin, name="demo")
+        _, saved["token"] = token_create(actor=None, user=admin, name="demo")
     path.write_text(json.dumps(saved))
     path.chmod(0o600)
     return saved

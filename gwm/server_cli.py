@@ -134,7 +134,7 @@ def token_create(
         typer.echo(f"gwm: no user named {user!r} (create one with gwm createsuperuser)", err=True)
         raise typer.Exit(1)
     expires = timedelta(days=expires_days) if expires_days else None
-    _, plaintext = create(user=account, name=name, expires_in=expires)
+    _, plaintext = create(actor=None, user=account, name=name, expires_in=expires)
     typer.echo(plaintext)
 
 

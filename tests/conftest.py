@@ -53,7 +53,7 @@ def api(admin_user: Any) -> Client:
     """A Django test client carrying an administrator's bearer token."""
     from gwm.accounts.services import token_create
 
-    _, token = token_create(user=admin_user, name="tests")
+    _, token = token_create(actor=None, user=admin_user, name="tests")
     return Client(headers={"Authorization": f"Bearer {token}"})
 
 
@@ -63,7 +63,7 @@ def reader_api(django_user_model: Any) -> Client:
     from gwm.accounts.services import token_create
 
     user = django_user_model.objects.create_user("viewer", "viewer@localhost", "pw-viewer-1")
-    _, token = token_create(user=user, name="tests")
+    _, token = token_create(actor=None, user=user, name="tests")
     return Client(headers={"Authorization": f"Bearer {token}"})
 
 

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from gwm.accounts.auth import session_user
 from gwm.accounts.models import ApiToken
 from gwm.accounts.services import token_create, token_revoke
 
@@ -53,7 +54,9 @@ class ApiTokenAdmin(TokenModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        token, plaintext = token_create(user=obj.user, name=obj.name, expires_at=obj.expires_at)
+        token, plaintext = token_create(
+            actor=session_user(request), user=obj.user, name=obj.name, expires_at=obj.expires_at
+        )
         obj.pk, obj.prefix, obj.secret_hash = token.pk, token.prefix, token.secret_hash
         obj.created_at = token.created_at
         self.message_user(
@@ -65,5 +68,5 @@ class ApiTokenAdmin(TokenModelAdmin):
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
-            token_revoke(token)
+            token_revoke(token, actor=session_user(request))
         self.message_user(request, f"Revoked {queryset.count()} token(s).")

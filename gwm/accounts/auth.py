@@ -28,3 +28,8 @@ class TokenAuth(HttpBearer):
 
 
 token_auth = TokenAuth()
+
+
+def session_user(request: HttpRequest) -> User | None:
+    """The signed-in user of a session request (the admin's), as an actor; None if anonymous."""
+    return request.user if isinstance(request.user, User) else None

@@ -1,4 +1,4 @@
-"""Issuing and checking API tokens."""
+"""Issuing and checking API tokens. Writes take the acting user (``actor``), ready for audit."""
 
 from __future__ import annotations
 
@@ -23,12 +23,14 @@ def _hash(secret: str) -> str:
 @transaction.atomic
 def token_create(
     *,
+    actor: User | None,
     user: User,
     name: str,
     expires_in: timedelta | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new token for ``user``; returns the row and the plaintext, shown only now."""
+    """A new token for ``user``, made by ``actor`` (None: the server's own shell); returns the
+    row and the plaintext, shown only now."""
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     if expires_in is not None:
@@ -44,7 +46,7 @@ def token_create(
 
 
 @transaction.atomic
-def token_revoke(token: ApiToken) -> None:
+def token_revoke(token: ApiToken, *, actor: User | None) -> None:
     """Revoked tokens stop working on the next request; the row stays for the record."""
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 

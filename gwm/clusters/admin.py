@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 
+from gwm.accounts.auth import session_user
 from gwm.clusters.models import Cluster, Instance, Network, Node, NodeGroup
 from gwm.clusters.services import registry
 from gwm.errors import AppError
@@ -23,11 +23,6 @@ from gwm.ganeti.failures import RoundFailure
 
 #: Where the RAPI check's verdict waits for the form, on the request.
 VERDICT = "gwm_rapi_verdict"
-
-
-def _actor(request: HttpRequest) -> User | None:
-    """The signed-in administrator (the admin lets no one else this far)."""
-    return request.user if isinstance(request.user, User) else None
 
 
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]  # not subscriptable at run time
@@ -153,7 +148,10 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
             if password:
                 changes["password"] = password
             saved = registry.cluster_update(
-                Cluster.objects.get(pk=obj.pk), actor=_actor(request), changes=changes, check=False
+                Cluster.objects.get(pk=obj.pk),
+                actor=session_user(request),
+                changes=changes,
+                check=False,
             )
         else:
             connection = registry.Connection(
@@ -165,7 +163,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
                 tls_verify=data["tls_verify"],
             )
             saved = registry.cluster_create(
-                actor=_actor(request),
+                actor=session_user(request),
                 name=data["name"],
                 connection=connection,
                 description=data["description"],
@@ -178,16 +176,16 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: Cluster) -> None:
-        registry.cluster_delete(obj, actor=_actor(request))
+        registry.cluster_delete(obj, actor=session_user(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for cluster in queryset:
-            registry.cluster_delete(cluster, actor=_actor(request))
+            registry.cluster_delete(cluster, actor=session_user(request))
 
     @admin.action(description="Sync the selected clusters now")
     def sync_now(self, request: HttpRequest, queryset: Any) -> None:
         for cluster in queryset:
-            registry.cluster_request_sync(cluster, actor=_actor(request))
+            registry.cluster_request_sync(cluster, actor=session_user(request))
         messages.info(request, f"sync queued for {queryset.count()} cluster(s)")
 
 

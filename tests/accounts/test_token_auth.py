@@ -59,7 +59,9 @@ def test_a_token_that_stopped_being_valid_is_401(
     user = django_user_model.objects.create_user(
         "someone", "someone@localhost", "pw-someone-1", is_staff=staff
     )
-    token, plaintext = token_create(user=user, name="tests", expires_in=timedelta(hours=1))
+    token, plaintext = token_create(
+        actor=None, user=user, name="tests", expires_in=timedelta(hours=1)
+    )
     client = Client(headers={"Authorization": f"Bearer {plaintext}"})
 
     # It works before.
@@ -89,7 +91,9 @@ def test_an_expiry_in_the_future_still_works_and_a_garbled_token_does_not(
     django_user_model: Any,
 ) -> None:
     user = django_user_model.objects.create_user("someone", "someone@localhost", "pw-someone-1")
-    _token, plaintext = token_create(user=user, name="tests", expires_in=timedelta(minutes=5))
+    _token, plaintext = token_create(
+        actor=None, user=user, name="tests", expires_in=timedelta(minutes=5)
+    )
     ok = Client(headers={"Authorization": f"Bearer {plaintext}"}).get("/api/v1/clusters")
     assert ok.status_code == 200
     prefix, secret = plaintext.rsplit("_", 1)

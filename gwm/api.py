@@ -16,6 +16,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from gwm.accounts.api import router as accounts_router
 from gwm.clusters.api import router as clusters_router
 from gwm.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
 from gwm.openapi import GwmNinjaAPI
@@ -42,6 +43,8 @@ FEATURES: list[str] = [
     "strict-query-parameters",
     "repeated-filters",
     "openapi-links",
+    "accounts",
+    "role-bindings",
 ]
 
 api = GwmNinjaAPI(
@@ -179,3 +182,4 @@ def api_root(request: HttpRequest) -> dict[str, Any]:
 
 api.add_router("/", clusters_router)
 api.add_router("/", jobs_router)
+api.add_router("/", accounts_router)

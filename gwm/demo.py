@@ -28,7 +28,7 @@ SIM_HOST = "127.0.0.1"
 def _credentials(data_dir: Path) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
 
-    from gwm.accounts.services import token_authenticate, token_create
+    from gwm.accounts.services.tokens import token_authenticate, token_create
 
     path = data_dir / "demo-credentials.json"
     saved: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}

@@ -67,6 +67,18 @@ class BadRequest(AppError):
     title = "Bad request"
 
 
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
+    title = "Too many requests"
+
+
 class Forbidden(AppError):
     status = 403
     code = "forbidden"

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from gwm.accounts.cli import SUB_APPS
 from gwm.startup import django_setup, exit_if_port_taken
 
 app = typer.Typer(
@@ -106,36 +107,9 @@ def manage(ctx: typer.Context) -> None:
     _manage(*ctx.args)
 
 
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
-app.add_typer(token_app, name="token")
-
-
-@token_app.command("create")
-def token_create(
-    user: Annotated[str, typer.Option(help="username the token acts as")],
-    name: Annotated[str, typer.Option(help="what the token is for")] = "cli",
-    expires_days: Annotated[int | None, typer.Option(help="days until it expires")] = None,
-) -> None:
-    """Create an API token and print it (it is shown only once)."""
-    django_setup()
-    from datetime import timedelta
-
-    from django.contrib.auth import get_user_model
-    from django.db import DatabaseError
-
-    from gwm.accounts.services import token_create as create
-
-    try:
-        account = get_user_model().objects.filter(username=user).first()
-    except DatabaseError as exc:
-        typer.echo(f"gwm: cannot read the users ({exc}); run gwm migrate first", err=True)
-        raise typer.Exit(1) from None
-    if account is None:
-        typer.echo(f"gwm: no user named {user!r} (create one with gwm createsuperuser)", err=True)
-        raise typer.Exit(1)
-    expires = timedelta(days=expires_days) if expires_days else None
-    _, plaintext = create(actor=None, user=account, name=name, expires_in=expires)
-    typer.echo(plaintext)
+# token, user, group, role, role-binding: the accounts, run from the server's shell.
+for _name, _sub_app in SUB_APPS:
+    app.add_typer(_sub_app, name=_name)
 
 
 def _register_optional_commands() -> None:

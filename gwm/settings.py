@@ -9,6 +9,7 @@ in-process workers. Distributed mode only changes ``DATABASE_URL`` and
 from __future__ import annotations
 
 import contextlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -253,3 +254,47 @@ LOGGING = {
 GWM_HTTP_TIMEOUT_SECONDS = _env_int("GWM_HTTP_TIMEOUT_SECONDS", 30)
 if GWM_HTTP_TIMEOUT_SECONDS < 1:
     raise ImproperlyConfigured(f"GWM_HTTP_TIMEOUT_SECONDS={GWM_HTTP_TIMEOUT_SECONDS} is below 1")
+
+
+# -- identity: tokens, logins, roles (docs/permissions.md) -----------------------------
+
+
+def _token_peppers() -> dict[int, str]:
+    """``GWM_TOKEN_PEPPERS="2:new-secret,1:old-secret"``: numbered keys for token hashes.
+
+    New tokens use the highest number; tokens under any listed number still work.
+    Without the variable, pepper 1 is derived from the secret key.
+    """
+    raw = os.environ.get("GWM_TOKEN_PEPPERS", "")
+    if not raw:
+        return {1: hmac.new(SECRET_KEY.encode(), b"gwm token pepper", "sha256").hexdigest()}
+    found: dict[int, str] = {}
+    for item in raw.split(","):
+        number, sep, key = item.strip().partition(":")
+        if not sep or not number.isdigit() or int(number) < 1 or len(key) < 16:
+            raise ImproperlyConfigured(
+                "GWM_TOKEN_PEPPERS: each item is <number>:<key>, number >= 1, key >= 16 characters"
+            )
+        found[int(number)] = key
+    return found
+
+
+GWM_TOKEN_PEPPERS = _token_peppers()
+GWM_TOKEN_DEFAULT_DAYS = _env_int("GWM_TOKEN_DEFAULT_DAYS", 30)
+GWM_TOKEN_MAX_DAYS = _env_int("GWM_TOKEN_MAX_DAYS", 365)
+GWM_SERVICE_TOKEN_MAX_DAYS = _env_int("GWM_SERVICE_TOKEN_MAX_DAYS", 3650)
+if not 1 <= GWM_TOKEN_DEFAULT_DAYS <= GWM_TOKEN_MAX_DAYS <= GWM_SERVICE_TOKEN_MAX_DAYS:
+    raise ImproperlyConfigured(
+        "need 1 <= GWM_TOKEN_DEFAULT_DAYS <= GWM_TOKEN_MAX_DAYS <= GWM_SERVICE_TOKEN_MAX_DAYS"
+    )
+# Failed logins within the window that lock a user name, or a source address, out (429).
+GWM_LOGIN_WINDOW_SECONDS = _env_int("GWM_LOGIN_WINDOW_SECONDS", 300)
+GWM_LOGIN_MAX_FAILURES_PER_USER = _env_int("GWM_LOGIN_MAX_FAILURES_PER_USER", 5)
+GWM_LOGIN_MAX_FAILURES_PER_ADDRESS = _env_int("GWM_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+# The role bound to whoever creates an instance, on that instance ("" binds nothing).
+GWM_CREATOR_ROLE = os.environ.get("GWM_CREATOR_ROLE", "instance-owner")
+
+# LDAP and Keystone, each off unless configured (docs/permissions.md).
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+from gwm.settings_keystone import *  # noqa: E402, F403
+from gwm.settings_ldap import *  # noqa: E402, F403

@@ -51,7 +51,7 @@ def admin_user(django_user_model: Any) -> Any:
 @pytest.fixture
 def api(admin_user: Any) -> Client:
     """A Django test client carrying an administrator's bearer token."""
-    from gwm.accounts.services import token_create
+    from gwm.accounts.services.tokens import token_create
 
     _, token = token_create(actor=None, user=admin_user, name="tests")
     return Client(headers={"Authorization": f"Bearer {token}"})
@@ -59,10 +59,12 @@ def api(admin_user: Any) -> Client:
 
 @pytest.fixture
 def reader_api(django_user_model: Any) -> Client:
-    """A client whose user may read but is not staff."""
-    from gwm.accounts.services import token_create
+    """A client whose user may read everything (a global viewer) and change nothing."""
+    from gwm.accounts.models import Role, RoleBinding
+    from gwm.accounts.services.tokens import token_create
 
     user = django_user_model.objects.create_user("viewer", "viewer@localhost", "pw-viewer-1")
+    RoleBinding.objects.create(role=Role.objects.get(name="viewer"), user=user, scope="global")
     _, token = token_create(actor=None, user=user, name="tests")
     return Client(headers={"Authorization": f"Bearer {token}"})
 

@@ -44,13 +44,16 @@ LAYERS: list[tuple[int, str, str]] = [
     # Foundation: plain helpers and the RAPI client; they know nothing of gwm's apps.
     (0, "foundation", "gwm.kit gwm.kit.* gwm.errors gwm.schemas gwm.rapi gwm.rapi.*"),
     # Wiring: settings, URLs, Celery, entry points; they put everything together.
-    (8, "wiring", "gwm.urls gwm.settings gwm.celery gwm.asgi gwm.wsgi gwm.server_cli gwm.startup"),
+    (8, "wiring", "gwm.urls gwm.settings gwm.settings_* gwm.celery gwm.asgi gwm.wsgi"),
+    (8, "wiring", "gwm.server_cli gwm.startup"),
     (8, "wiring", "gwm.demo gwm.embedded gwm.__main__ gwm"),
+    # The accounts commands of the server's shell (only gwm.server_cli imports them).
+    (8, "wiring", "gwm.accounts.cli gwm.accounts.cli.*"),
     # Edges: HTTP (routers, OpenAPI, health) and every domain's admin; nothing calls them.
-    (7, "edges", "gwm.api gwm.openapi gwm.query_guard gwm.health gwm.middleware"),
+    (7, "edges", "gwm.api gwm.openapi gwm.query_guard gwm.audit_writes gwm.health gwm.middleware"),
     (7, "edges", "gwm.*.api gwm.*.api.* gwm.*.api_* gwm.*.admin gwm.*.admin.*"),
     # Models, and a domain package's __init__ (Django imports it while loading apps).
-    (1, "models", "gwm.*.models gwm.*.models.* gwm.*.apps"),
+    (1, "models", "gwm.*.models gwm.*.models.* gwm.*.apps gwm.accounts.verbs"),
     (1, "models", "gwm.accounts gwm.clusters gwm.events gwm.operations"),
     # Ganeti's door (every RAPI call goes through it) and the change log.
     (2, "Ganeti's door and the change log", "gwm.ganeti gwm.ganeti.* gwm.events.*"),

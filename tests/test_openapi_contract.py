@@ -105,6 +105,9 @@ class Contract:
 @pytest.fixture
 def populated(simulator, api):
     """A synced simulated cluster with a network and a finished job."""
+    from django.contrib.auth.models import Group
+
+    from gwm.accounts.models import ApiToken
     from gwm.clusters.models import Instance, Network, Node, NodeGroup
     from gwm.operations.models import Job
     from tests.clusters.helpers import full_sync, register
@@ -124,6 +127,10 @@ def populated(simulator, api):
         "instance": Instance.objects.filter(cluster=cluster).values_list("name", flat=True).first(),
         "network": Network.objects.filter(cluster=cluster).values_list("name", flat=True).first(),
         "job_id": Job.objects.values_list("pk", flat=True).first(),
+        # the accounts domain: the superuser's own token, a user and a group
+        "token_id": ApiToken.objects.values_list("pk", flat=True).first(),
+        "username": "root",
+        "name": Group.objects.create(name="team-a").name,
     }
     return names
 

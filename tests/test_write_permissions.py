@@ -1,4 +1,4 @@
-"""Non-staff users may read but every write is refused: 403, a problem body, nothing written.
+"""A global viewer may read but every write is refused: 403 naming the verb, nothing written.
 
 The endpoints come from tests/write_endpoints.py, which is checked against the
 OpenAPI document (a new write endpoint fails until it has a sample here). For
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from gwm.accounts.verbs import VERBS
 from gwm.operations.actions import ACTIONS
 from gwm.simulator.server import Running
 from tests.clusters.helpers import full_sync, register
@@ -65,7 +66,8 @@ def _assert_forbidden(response: Any) -> dict[str, Any]:
     body = response.json()
     assert body["status"] == 403
     assert body["code"] == "forbidden"
-    assert "administrators" in body["detail"]
+    assert body["verb"] in VERBS and body["verb"] != "view"
+    assert body["detail"].startswith(f"you may not {body['verb']} on ")
     assert body["instance"].startswith("/api/v1/")
     assert "id" not in body and "url" not in body  # no job came back
     return dict(body)

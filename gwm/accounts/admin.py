@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from gwm.accounts.auth import session_user
 from gwm.accounts.models import ApiToken
-from gwm.accounts.services import token_create, token_revoke
+from gwm.accounts.services.tokens import token_create, token_revoke
 
 ADD_FIELDS = ("user", "name", "expires_at")
 

@@ -1,4 +1,9 @@
-"""Who is calling: bearer tokens. What the caller may do is gwm.accounts.permissions."""
+"""Who is calling: bearer tokens (and, when configured, Keystone tokens).
+
+What the caller may do is gwm.accounts.permissions, from the grants of
+gwm.accounts.grants; the token the caller came with rides on the request's
+User instance (``attach_token``) so its scope narrows those grants.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
-from gwm.accounts.services import token_authenticate
+from gwm.accounts.grants import attach_token
+from gwm.accounts.services.tokens import token_authenticate
 
 
 class AuthedRequest(HttpRequest):
@@ -18,13 +24,20 @@ class AuthedRequest(HttpRequest):
     auth: User
 
 
+def client_address(request: HttpRequest) -> str | None:
+    """The caller's address as this server sees it (a proxy in front must set REMOTE_ADDR)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        api_token = token_authenticate(token)
+        api_token = token_authenticate(token, client_address(request))
         if api_token is None:
             return None
-        request.user = api_token.user
-        return api_token.user
+        user = api_token.user
+        attach_token(user, api_token)
+        request.user = user
+        return user
 
 
 token_auth = TokenAuth()

@@ -13,18 +13,20 @@ from ninja import Router, Status
 from ninja.params import functions as param
 
 from gwm.accounts.auth import AuthedRequest, token_auth
-from gwm.accounts.permissions import require_staff
+from gwm.accounts.keystone import keystone_auth
+from gwm.accounts.permissions import require_job_control
 from gwm.errors import BadRequest
 from gwm.events.notify import job_channel
 from gwm.events.waiting import wait_until_moved
 from gwm.kit.pagination import INT_MAX
 from gwm.operations import selectors
+from gwm.operations.actions import ACTIONS
 from gwm.operations.models import Job
 from gwm.operations.schemas import JobOut, JobPage, JobsWait, JobWait
 from gwm.operations.services.lifecycle import job_cancel
 from gwm.schemas import Problem
 
-router = Router(auth=token_auth, tags=["jobs"])
+router = Router(auth=[token_auth, keystone_auth], tags=["jobs"])
 
 JobId = param.Path(..., ge=1, le=INT_MAX, description="gwm's job id")
 WAIT_DEFAULT = 30.0
@@ -115,8 +117,10 @@ def get_job(request: AuthedRequest, job_id: int = JobId) -> dict[str, Any]:
     operation_id="gwm_operations_api_cancel_job",
 )
 def cancel_job(request: AuthedRequest, job_id: int = JobId) -> Status[dict[str, Any]]:
-    require_staff(request.auth, "cancel jobs")
-    job = job_cancel(selectors.job_get(job_id, user=request.auth), actor=request.auth)
+    job = selectors.job_get(job_id, user=request.auth)
+    action = ACTIONS.get(job.action)
+    require_job_control(request.auth, job, action.verb if action else "admin")
+    job = job_cancel(job, actor=request.auth)
     return Status(202, selectors.job_detail(job))
 
 

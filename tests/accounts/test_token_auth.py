@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from gwm.accounts.models import ApiToken
-from gwm.accounts.services import token_create
+from gwm.accounts.services.tokens import token_create
 from gwm.clusters.models import Cluster
 
 pytestmark = pytest.mark.django_db

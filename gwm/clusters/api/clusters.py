@@ -9,7 +9,7 @@ from ninja import Router, Status
 from ninja.params import functions as param
 
 from gwm.accounts.auth import AuthedRequest
-from gwm.accounts.permissions import require_staff
+from gwm.accounts.permissions import require
 from gwm.clusters.api.common import (
     ACTION_BODY,
     OPERATIONS,
@@ -60,7 +60,7 @@ def list_clusters(
     operation_id="gwm_clusters_api_create_cluster",
 )
 def create_cluster(request: AuthedRequest, body: ClusterCreate) -> Status[dict[str, Any]]:
-    require_staff(request.auth, "register clusters")
+    require(request.auth, "admin", what="every cluster (registering one)")
     data = body.model_dump()
     connection = registry.Connection(**{k: data.pop(k) for k in registry.CONNECTION_FIELDS})
     name, description = data.pop("name"), data.pop("description")
@@ -71,7 +71,7 @@ def create_cluster(request: AuthedRequest, body: ClusterCreate) -> Status[dict[s
         description=description,
         intervals=data,
     )
-    return Status(201, cluster_detail(cluster))
+    return Status(201, cluster_detail(cluster, request.auth))
 
 
 @router.get(
@@ -93,11 +93,13 @@ def get_cluster(request: AuthedRequest, cluster: str) -> HttpResponse:
     operation_id="gwm_clusters_api_update_cluster",
 )
 def update_cluster(request: AuthedRequest, cluster: str, body: ClusterUpdate) -> dict[str, Any]:
-    require_staff(request.auth, "change clusters")
+    target = cluster_get(cluster, user=request.auth)
+    require(request.auth, "admin", target)
     # null is "leave it": every column is NOT NULL, and clearing is "" where it means anything.
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    target = cluster_get(cluster, user=request.auth)
-    return cluster_detail(registry.cluster_update(target, actor=request.auth, changes=changes))
+    return cluster_detail(
+        registry.cluster_update(target, actor=request.auth, changes=changes), request.auth
+    )
 
 
 @router.delete(
@@ -107,8 +109,9 @@ def update_cluster(request: AuthedRequest, cluster: str, body: ClusterUpdate) ->
     operation_id="gwm_clusters_api_delete_cluster",
 )
 def delete_cluster(request: AuthedRequest, cluster: str) -> Status[None]:
-    require_staff(request.auth, "unregister clusters")
-    registry.cluster_delete(cluster_get(cluster, user=request.auth), actor=request.auth)
+    target = cluster_get(cluster, user=request.auth)
+    require(request.auth, "admin", target)
+    registry.cluster_delete(target, actor=request.auth)
     return Status(204, None)
 
 
@@ -119,8 +122,8 @@ def delete_cluster(request: AuthedRequest, cluster: str) -> Status[None]:
     operation_id="gwm_clusters_api_sync_cluster",
 )
 def sync_cluster(request: AuthedRequest, cluster: str) -> Status[dict[str, Any]]:
-    require_staff(request.auth, "force a sync")
     target = cluster_get(cluster, user=request.auth)
+    require(request.auth, "admin", target)
     registry.cluster_request_sync(target, actor=request.auth)
     return Status(202, {"cluster": target.name, "queued": True})
 

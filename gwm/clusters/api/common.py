@@ -1,8 +1,9 @@
 """What the clusters domain's endpoints share: response tables, write parameters, the write.
 
-A write to Ganeti (``submit``) checks the caller may write, finds the cluster,
-and either asks Ganeti's pre-checks now (``?dry_run=true``: 200 with the
-verdict, nothing kept) or accepts the operation as a job (202 with the job,
+A write to Ganeti (``submit``) finds the cluster (404 when the caller cannot
+see it), checks the caller holds the action's verb there (403), and either asks
+Ganeti's pre-checks now (``?dry_run=true``: 200 with the verdict, nothing kept)
+or accepts the operation as a job (202 with the job,
 its URL in ``Location``); it never calls Ganeti otherwise.
 
 The operationIds of /api/v1 are frozen (clients and links use them), so each
@@ -20,7 +21,7 @@ from ninja.params import functions as param
 from pydantic import BaseModel
 
 from gwm.accounts.auth import AuthedRequest
-from gwm.accounts.permissions import require_staff
+from gwm.accounts.permissions import require_on
 from gwm.clusters.selectors.cache import cluster_get
 from gwm.kit.urls import job_url
 from gwm.operations.actions import ACTIONS
@@ -78,9 +79,9 @@ def submit(
     """Ask Ganeti for ``action`` ("instance.start") on ``name`` in ``cluster``: the job (202),
     or with ``dry_run`` Ganeti's verdict (200)."""
     user = request.auth
-    require_staff(user, "change Ganeti clusters")
     target = cluster_get(cluster, user=user)
     what = ACTIONS[action]
+    require_on(user, what.verb, target, what.resource, name)
     values = params.model_dump(exclude={"action"}) if isinstance(params, BaseModel) else params
     if dry_run:
         verdict = operation_dry_run(

@@ -12,7 +12,7 @@ from django.http import HttpResponse
 from ninja import Query, Router, Status
 
 from gwm.accounts.auth import AuthedRequest
-from gwm.accounts.permissions import require_staff
+from gwm.accounts.permissions import require_on
 from gwm.clusters.api.common import (
     ACTION_BODY,
     OPERATIONS,
@@ -202,6 +202,6 @@ def instance_action(
     operation_id="gwm_operations_api_instance_console",
 )
 def instance_console(request: AuthedRequest, cluster: str, instance: str) -> dict[str, Any]:
-    require_staff(request.auth, "open consoles")
     target = cluster_get(cluster, user=request.auth)
+    require_on(request.auth, "console", target, "instance", instance)
     return console_of(actor=request.auth, cluster=target, name=instance)

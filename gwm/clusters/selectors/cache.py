@@ -19,7 +19,7 @@ from django.contrib.auth.models import User
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from gwm.accounts.permissions import readable_clusters, readable_objects
+from gwm.accounts.permissions import grant_for, readable_clusters, readable_objects
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Node
 from gwm.clusters.selectors.fields import (
     INSTANCES,
@@ -75,27 +75,30 @@ def cluster_get(name: str, *, user: User) -> Cluster:
     return cluster
 
 
-def cluster_counts(cluster_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Nodes and instances per cluster, in two grouped queries (no N+1)."""
+def cluster_counts(cluster_ids: list[int], user: User | None = None) -> dict[int, dict[str, int]]:
+    """Nodes and instances per cluster that ``user`` (None: anyone) may see, in two grouped
+    queries (no N+1)."""
     counts = {pk: {"nodes": 0, "instances": 0} for pk in cluster_ids}
     for model, key in ((Node, "nodes"), (Instance, "instances")):
-        rows = (
-            model._default_manager.filter(cluster_id__in=cluster_ids)
-            .values("cluster_id")
-            .annotate(total=Count("id"))
-        )
+        objects: QuerySet[Any] = model._default_manager.filter(cluster_id__in=cluster_ids)
+        if user is not None:
+            objects = readable_objects(user, objects)
+        rows = objects.values("cluster_id").annotate(total=Count("id"))
         for row in rows:
             counts[row["cluster_id"]][key] = row["total"]
     return counts
 
 
-def cluster_detail(cluster: Cluster) -> dict[str, Any]:
-    """One cluster as the API shows it (ClusterOut), with its counts."""
-    return render_cluster(cluster, cluster_counts([cluster.pk])[cluster.pk])
+def cluster_detail(cluster: Cluster, user: User | None = None) -> dict[str, Any]:
+    """One cluster as the API shows it (ClusterOut) to ``user`` (None: an admin of it): the
+    counts of what they see, its connection only when they administer it."""
+    connection = user is None or grant_for(user, "admin", cluster) is not None
+    counts = cluster_counts([cluster.pk], user)[cluster.pk]
+    return render_cluster(cluster, counts, connection=connection)
 
 
 def cluster_read(name: str, *, user: User) -> dict[str, Any]:
-    return cluster_detail(cluster_get(name, user=user))
+    return cluster_detail(cluster_get(name, user=user), user)
 
 
 def cluster_list(*, user: User, cursor: str | None, limit: int | None) -> dict[str, Any]:
@@ -110,8 +113,13 @@ def cluster_list(*, user: User, cursor: str | None, limit: int | None) -> dict[s
     )
     ids = [row["id"] for row in page.rows]
     clusters = Cluster.objects.in_bulk(ids)
-    counts = cluster_counts(ids)
-    items = [render_cluster(clusters[pk], counts[pk]) for pk in ids]
+    counts = cluster_counts(ids, user)
+    items = [
+        render_cluster(
+            clusters[pk], counts[pk], connection=grant_for(user, "admin", clusters[pk]) is not None
+        )
+        for pk in ids
+    ]
     return {"items": items, "next": page.next_cursor}
 
 

@@ -225,17 +225,23 @@ def render(
     return [{name: draw(row, refs) for name, draw in renderers} for row in rows]
 
 
-def render_cluster(cluster: Cluster, counts: dict[str, int]) -> dict[str, Any]:
-    """A registered cluster as the API shows it (ClusterOut)."""
+def render_cluster(
+    cluster: Cluster, counts: dict[str, int], *, connection: bool = True
+) -> dict[str, Any]:
+    """A registered cluster as the API shows it (ClusterOut); its connection (RAPI URL, user,
+    TLS) is blanked unless ``connection``: only the cluster's admins see where it is."""
+    shown = {
+        "rapi_url": cluster.rapi_url if connection else "",
+        "username": cluster.username if connection else "",
+        "tls_fingerprint": (cluster.tls_fingerprint or None) if connection else None,
+        "tls_ca_pem": (cluster.tls_ca_pem or None) if connection else None,
+    }
     return {
         "name": cluster.name,
         "url": cluster_url(cluster.name),
         "status": cluster.status,
         "description": cluster.description,
-        "rapi_url": cluster.rapi_url,
-        "username": cluster.username,
-        "tls_fingerprint": cluster.tls_fingerprint or None,
-        "tls_ca_pem": cluster.tls_ca_pem or None,
+        **shown,
         "tls_verify": cluster.tls_verify,
         "error": cluster.error or None,
         "error_at": rfc3339(cluster.error_at),

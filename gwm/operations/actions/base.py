@@ -100,6 +100,8 @@ class Action:
     carries_reason: bool = True
     opcodes: tuple[str, ...] = ()
     summary: str = ""
+    #: What the caller must hold to ask for it (gwm.accounts.verbs.VERBS).
+    verb: str = "admin"
 
     @property
     def key(self) -> str:
@@ -109,13 +111,15 @@ class Action:
 class Declarations:
     """A resource's actions, each declared on the function that sends it.
 
-    ``declare = Declarations("node")``, then ``@declare("drain", NoParams, holds="BUSY")``
-    above ``def modify_node_drained(client, request)``; ``declare.actions`` lists
-    them in the order they are declared.
+    ``declare = Declarations("node", verb="manage_nodes")``, then
+    ``@declare("drain", NoParams, holds="BUSY")`` above
+    ``def modify_node_drained(client, request)``; ``declare.actions`` lists them
+    in the order they are declared.
     """
 
-    def __init__(self, resource: str) -> None:
+    def __init__(self, resource: str, *, verb: str) -> None:
         self.resource = resource
+        self.verb = verb  # the verb its actions need unless one says otherwise
         self.actions: list[Action] = []
 
     def __call__(
@@ -128,6 +132,7 @@ class Declarations:
         carries_reason: bool = True,
         opcodes: tuple[str, ...] = (),
         summary: str = "",
+        verb: str | None = None,
     ) -> Callable[[Send], Send]:
         def register(send: Send) -> Send:
             self.actions.append(
@@ -141,6 +146,8 @@ class Declarations:
                     carries_reason=carries_reason,
                     opcodes=opcodes,
                     summary=summary,
+                    # Tags are one verb on every resource, as in the old Web Manager.
+                    verb=verb or ("tags" if name.endswith("-tags") else self.verb),
                 )
             )
             return send

@@ -8,7 +8,7 @@ from __future__ import annotations
 from gwm.operations.actions.base import Declarations, NoParams, SendRequest, Tags
 from gwm.rapi import RapiClient
 
-declare = Declarations("cluster")
+declare = Declarations("cluster", verb="manage_cluster")
 
 
 @declare("redistribute-config", NoParams, opcodes=("OP_CLUSTER_REDIST_CONF",))

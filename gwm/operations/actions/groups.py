@@ -40,7 +40,7 @@ class AssignNodes(Params):
 
 # -- the actions, each on the RAPI call it sends -------------------------------------
 
-declare = Declarations("group")
+declare = Declarations("group", verb="manage_cluster")
 
 
 @declare("create", GroupCreate, dry_run=True, opcodes=("OP_GROUP_ADD",))

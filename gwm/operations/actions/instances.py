@@ -132,7 +132,7 @@ class DeactivateDisks(Params):
 
 # -- the actions, each on the RAPI call it sends -------------------------------------
 
-declare = Declarations("instance")
+declare = Declarations("instance", verb="modify")
 
 
 def _set(item: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +142,7 @@ def _set(item: dict[str, Any]) -> dict[str, Any]:
 @declare(
     "create",
     InstanceCreate,
+    verb="create_vm",
     holds="PROVISIONING",
     dry_run=True,
     opcodes=("OP_INSTANCE_CREATE",),
@@ -169,7 +170,14 @@ def create_instance(client: RapiClient, request: SendRequest) -> int:
     )
 
 
-@declare("delete", InstanceDelete, holds="DELETING", dry_run=True, opcodes=("OP_INSTANCE_REMOVE",))
+@declare(
+    "delete",
+    InstanceDelete,
+    holds="DELETING",
+    dry_run=True,
+    opcodes=("OP_INSTANCE_REMOVE",),
+    verb="remove",
+)
 def delete_instance(client: RapiClient, request: SendRequest) -> int:
     return client.delete_instance(
         request.name,
@@ -187,7 +195,14 @@ def modify_instance(client: RapiClient, request: SendRequest) -> int:
     )
 
 
-@declare("start", Start, holds="BUSY", dry_run=True, opcodes=("OP_INSTANCE_STARTUP",))
+@declare(
+    "start",
+    Start,
+    holds="BUSY",
+    dry_run=True,
+    opcodes=("OP_INSTANCE_STARTUP",),
+    verb="power",
+)
 def startup_instance(client: RapiClient, request: SendRequest) -> int:
     return client.startup_instance(
         request.name,
@@ -197,7 +212,14 @@ def startup_instance(client: RapiClient, request: SendRequest) -> int:
     )
 
 
-@declare("shutdown", Shutdown, holds="BUSY", dry_run=True, opcodes=("OP_INSTANCE_SHUTDOWN",))
+@declare(
+    "shutdown",
+    Shutdown,
+    holds="BUSY",
+    dry_run=True,
+    opcodes=("OP_INSTANCE_SHUTDOWN",),
+    verb="power",
+)
 def shutdown_instance(client: RapiClient, request: SendRequest) -> int:
     return client.shutdown_instance(
         request.name,
@@ -207,7 +229,14 @@ def shutdown_instance(client: RapiClient, request: SendRequest) -> int:
     )
 
 
-@declare("reboot", Reboot, holds="BUSY", dry_run=True, opcodes=("OP_INSTANCE_REBOOT",))
+@declare(
+    "reboot",
+    Reboot,
+    holds="BUSY",
+    dry_run=True,
+    opcodes=("OP_INSTANCE_REBOOT",),
+    verb="power",
+)
 def reboot_instance(client: RapiClient, request: SendRequest) -> int:
     return client.reboot_instance(
         request.name,
@@ -236,7 +265,7 @@ def reinstall_instance(client: RapiClient, request: SendRequest) -> int:
     )
 
 
-@declare("migrate", Migrate, holds="BUSY", opcodes=("OP_INSTANCE_MIGRATE",))
+@declare("migrate", Migrate, holds="BUSY", opcodes=("OP_INSTANCE_MIGRATE",), verb="migrate")
 def migrate_instance(client: RapiClient, request: SendRequest) -> int:
     return client.migrate_instance(
         request.name,
@@ -245,7 +274,7 @@ def migrate_instance(client: RapiClient, request: SendRequest) -> int:
     )
 
 
-@declare("failover", Failover, holds="BUSY", opcodes=("OP_INSTANCE_FAILOVER",))
+@declare("failover", Failover, holds="BUSY", opcodes=("OP_INSTANCE_FAILOVER",), verb="migrate")
 def failover_instance(client: RapiClient, request: SendRequest) -> int:
     return client.failover_instance(
         request.name,

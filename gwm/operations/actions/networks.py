@@ -54,7 +54,7 @@ class Disconnect(Params):
 
 # -- the actions, each on the RAPI call it sends -------------------------------------
 
-declare = Declarations("network")
+declare = Declarations("network", verb="manage_cluster")
 
 
 @declare("create", NetworkCreate, dry_run=True, opcodes=("OP_NETWORK_ADD",))

@@ -35,7 +35,7 @@ class Powercycle(Params):
 
 # -- the actions, each on the RAPI call it sends -------------------------------------
 
-declare = Declarations("node")
+declare = Declarations("node", verb="manage_nodes")
 
 
 @declare("drain", NoParams, holds="BUSY", opcodes=("OP_NODE_SET_PARAMS",))

@@ -16,6 +16,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from gwm.accounts.services.ownership import owner_bind
+from gwm.accounts.services.quotas import quota_check_change, quota_check_create
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
 from gwm.clusters.services.holds import hold_place, instance_placeholder
 from gwm.errors import Conflict, NotFound, ValidationFailed
@@ -34,6 +36,8 @@ RETRY_AFTER_SECONDS = "5"
 #: Parameters that name nodes; they must exist in the cluster.
 NODE_PARAMS = ("pnode", "snode", "target_node", "remote_node")
 SUBMIT_TASK = "operations.submit_job"
+#: Actions that make an instance, or make one bigger: checked against quotas.
+QUOTA_ACTIONS = frozenset({"instance.create", "instance.modify", "instance.grow-disk"})
 
 
 class ResourceBusy(Conflict):
@@ -59,7 +63,12 @@ def operation_submit(
     check_cluster(cluster)
     try:
         with transaction.atomic():
+            if action.key in QUOTA_ACTIONS:
+                # A quota check reads what the others on this cluster hold: one such
+                # request at a time (NO KEY, as job_finish: inserting jobs needs KEY SHARE).
+                list(Cluster.objects.select_for_update(no_key=True).filter(pk=cluster.pk))
             row = lock_target(cluster, action, resource_name, params)
+            _check_quota(actor, cluster, action, params, row)
             job = Job.objects.create(
                 cluster=cluster,
                 cluster_name=cluster.name,
@@ -73,6 +82,8 @@ def operation_submit(
                 next_attempt_at=timezone.now(),
             )
             records = [job_change(job, ChangeAction.CREATED)]
+            if action.key == "instance.create":
+                owner_bind(actor=actor, cluster=cluster, instance=resource_name, job_id=job.pk)
             if action.holds is not None:
                 if row is None:  # a new instance, listed at once
                     records.append(
@@ -99,6 +110,20 @@ def operation_submit(
             raise
         return replay, False
     return job, True
+
+
+def _check_quota(
+    actor: User | None,
+    cluster: Cluster,
+    action: Action,
+    params: dict[str, Any],
+    row: Instance | Node | None,
+) -> None:
+    """409 ``quota_exceeded`` when the operation would take someone past a quota."""
+    if action.key == "instance.create":
+        quota_check_create(actor=actor, cluster=cluster, params=params)
+    elif action.key in QUOTA_ACTIONS and isinstance(row, Instance):
+        quota_check_change(actor=actor, cluster=cluster, row=row, action=action.name, params=params)
 
 
 def _request_hash(cluster: Cluster, action: Action, name: str, params: dict[str, Any]) -> str:

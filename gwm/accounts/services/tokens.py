@@ -1,0 +1,160 @@
+"""Issuing, checking and revoking API tokens (their text and hash: gwm.accounts.tokens)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from gwm.accounts.models import ApiToken, Profile
+from gwm.accounts.services.audit import audit_record
+from gwm.accounts.tokens import key_id_of, new_token, newest_pepper, token_hash
+from gwm.errors import ValidationFailed
+
+LAST_USED_EVERY = timedelta(minutes=1)  # touch last_used_at at most this often
+
+
+def is_service_account(user: User) -> bool:
+    return Profile.objects.filter(user=user, service=True).exists()
+
+
+def max_lifetime(user: User) -> timedelta:
+    days = (
+        settings.GWM_SERVICE_TOKEN_MAX_DAYS
+        if is_service_account(user)
+        else settings.GWM_TOKEN_MAX_DAYS
+    )
+    return timedelta(days=days)
+
+
+def _networks(raw: Sequence[str]) -> list[str]:
+    found = []
+    for item in raw:
+        try:
+            found.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise ValidationFailed(
+                f"{item!r} is not a network (CIDR, e.g. 10.0.0.0/8)", code="bad_network"
+            ) from None
+    return found
+
+
+@transaction.atomic
+def token_create(
+    *,
+    actor: User | None,
+    user: User,
+    name: str,
+    expires_in: timedelta | None = None,
+    expires_at: datetime | None = None,
+    read_only: bool = False,
+    clusters: Sequence[str] = (),
+    networks: Sequence[str] = (),
+    address: str | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for ``user``, made by ``actor`` (None: the server's own shell); returns the
+    row and the plaintext, shown only now.
+
+    Without an expiry it gets the default lifetime; more than the maximum (the service
+    maximum for service accounts) is refused.
+    """
+    now = timezone.now()
+    if expires_in is not None:
+        expires_at = now + expires_in
+    if expires_at is None:
+        expires_at = now + timedelta(days=settings.GWM_TOKEN_DEFAULT_DAYS)
+    longest = max_lifetime(user)
+    if expires_at <= now:
+        raise ValidationFailed("the expiry is in the past", code="bad_expiry")
+    if expires_at > now + longest + timedelta(seconds=5):
+        raise ValidationFailed(
+            f"a token of {user.get_username()} lives at most {longest.days} days",
+            code="expiry_too_far",
+            max_days=longest.days,
+        )
+    text = new_token()
+    pepper = newest_pepper()
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=text.key_id,
+        secret_hash=token_hash(text.plaintext, pepper) or "",
+        pepper=pepper,
+        created_by=actor,
+        expires_at=expires_at,
+        read_only=read_only,
+        clusters=sorted(set(clusters)),
+        networks=_networks(networks),
+    )
+    audit_record(
+        action="token.create",
+        user=actor,
+        status=201,
+        address=address,
+        resource_type="token",
+        resource_name=f"{token.pk}",
+        params={
+            "user": user.get_username(),
+            "name": name,
+            "read_only": read_only,
+            "clusters": token.clusters,
+            "networks": token.networks,
+            "expires_at": expires_at.isoformat(),
+        },
+    )
+    return token, text.plaintext
+
+
+@transaction.atomic
+def token_revoke(token: ApiToken, *, actor: User | None, address: str | None = None) -> None:
+    """Revoked tokens stop working on the next request; the row stays for the record."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    audit_record(
+        action="token.revoke",
+        user=actor,
+        status=204,
+        address=address,
+        resource_type="token",
+        resource_name=f"{token.pk}",
+        params={"user": token.user.get_username(), "name": token.name},
+    )
+
+
+def _from_allowed_network(token: ApiToken, address: str | None) -> bool:
+    if not token.networks:
+        return True
+    try:
+        where = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(where in ipaddress.ip_network(net) for net in token.networks)
+
+
+def token_authenticate(plaintext: str, address: str | None = None) -> ApiToken | None:
+    """The live token ``plaintext`` names, used from ``address``; None when it is unknown,
+    wrong, expired, revoked, its user inactive, or ``address`` is outside its networks."""
+    key_id = key_id_of(plaintext)
+    if key_id is None:
+        return None
+    token = ApiToken.objects.select_related("user").filter(prefix=key_id).first()
+    if token is None:
+        return None
+    expected = token_hash(plaintext, token.pepper)
+    if expected is None or not hmac.compare_digest(token.secret_hash, expected):
+        return None
+    now = timezone.now()
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    if not token.user.is_active or not _from_allowed_network(token, address):
+        return None
+    # Reads must not each write a row: last_used is written at most once a minute.
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_from=address)
+        token.last_used_at, token.last_used_from = now, address
+    return token

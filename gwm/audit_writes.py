@@ -232,7 +232,8 @@ def record(
     fact: Fact, request: HttpRequest, status: int, response: HttpResponseBase | None
 ) -> None:
     answer = _answer(response) if response is not None else {}
-    job_id = answer.get("id") if status == 202 else None
+    # A 202 that is a job (a job's body has its status); 202 /sync queues no job.
+    job_id = answer.get("id") if status == 202 and "status" in answer else None
     user, token = _caller(request)
     _job_cluster(fact)
     audit_record(

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from gwm.accounts.grants import attach_token
+from gwm.accounts.keystone import keystone_auth
 from gwm.accounts.services.tokens import token_authenticate
 
 
@@ -41,6 +42,9 @@ class TokenAuth(HttpBearer):
 
 
 token_auth = TokenAuth()
+# Every endpoint that needs a caller accepts either: gwm's bearer tokens, or (when
+# KEYSTONE_URL is set) Keystone tokens in X-Auth-Token.
+caller_auth = [token_auth, keystone_auth]
 
 
 def session_user(request: HttpRequest) -> User | None:

@@ -12,8 +12,7 @@ from django.contrib.auth.models import User
 from ninja import Router, Status
 from ninja.params import functions as param
 
-from gwm.accounts.auth import AuthedRequest, token_auth
-from gwm.accounts.keystone import keystone_auth
+from gwm.accounts.auth import AuthedRequest, caller_auth
 from gwm.accounts.permissions import require_job_control
 from gwm.errors import BadRequest
 from gwm.events.notify import job_channel
@@ -26,7 +25,7 @@ from gwm.operations.schemas import JobOut, JobPage, JobsWait, JobWait
 from gwm.operations.services.lifecycle import job_cancel
 from gwm.schemas import Problem
 
-router = Router(auth=[token_auth, keystone_auth], tags=["jobs"])
+router = Router(auth=caller_auth, tags=["jobs"])
 
 JobId = param.Path(..., ge=1, le=INT_MAX, description="gwm's job id")
 WAIT_DEFAULT = 30.0

@@ -13,20 +13,20 @@ from django.contrib.auth.models import Group, User
 from ninja import Router, Status
 from ninja.params import functions as param
 
-from gwm.accounts.auth import AuthedRequest, token_auth
+from gwm.accounts.auth import AuthedRequest, caller_auth
 from gwm.accounts.grants import Grants
 from gwm.accounts.models import Role
 from gwm.accounts.schemas import (
     BindingIn,
     BindingOut,
     BindingPage,
+    RoleIn,
+    RoleOut,
+    RolePage,
     UserGroupIn,
     UserGroupOut,
     UserGroupPage,
     UserGroupPatch,
-    RoleIn,
-    RoleOut,
-    RolePage,
     UserIn,
     UserOut,
     UserPage,
@@ -40,7 +40,7 @@ from gwm.errors import Forbidden, NotFound
 from gwm.kit.pagination import INT_MAX
 from gwm.schemas import Problem
 
-router = Router(auth=token_auth)
+router = Router(auth=caller_auth)
 LISTED = 10000  # users and groups are listed whole, up to this many
 ONE = {401: Problem, 403: Problem, 404: Problem}
 CHANGE = {400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}

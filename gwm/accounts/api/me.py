@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from ninja import Router
 
-from gwm.accounts.auth import AuthedRequest, token_auth
+from gwm.accounts.auth import AuthedRequest, caller_auth
 from gwm.accounts.grants import Grants
 from gwm.accounts.permissions import readable_clusters, readable_objects
 from gwm.accounts.schemas import CheckIn, CheckOut, MeOut, PermissionsOut
@@ -18,7 +18,7 @@ from gwm.clusters.models import Cluster, Instance
 from gwm.errors import NotFound, ValidationFailed
 from gwm.schemas import Problem
 
-router = Router(auth=token_auth)
+router = Router(auth=caller_auth)
 
 
 @router.get(

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.params import functions as param
 
-from gwm.accounts.auth import AuthedRequest, client_address, token_auth
+from gwm.accounts.auth import AuthedRequest, caller_auth, client_address, token_auth
 from gwm.accounts.schemas import TokenCreated, TokenOut, TokenPage, TokenRequest
 from gwm.accounts.selectors import render_token, token_visible, tokens_visible
 from gwm.accounts.services.directory import find, require_global_admin
@@ -95,7 +95,7 @@ def _bearer(request: HttpRequest) -> User:
 @router.get(
     "/auth/tokens",
     response={200: TokenPage, 400: Problem, 401: Problem, 403: Problem},
-    auth=token_auth,
+    auth=caller_auth,
     summary="Your tokens (global admins: anyone's, or `?user=`)",
     operation_id="gwm_accounts_api_list_tokens",
 )
@@ -107,7 +107,7 @@ def list_tokens(request: AuthedRequest, user: str | None = None) -> dict[str, An
 @router.get(
     "/auth/tokens/{token_id}",
     response={200: TokenOut, 401: Problem, 404: Problem},
-    auth=token_auth,
+    auth=caller_auth,
     summary="One of your tokens (never its secret)",
     operation_id="gwm_accounts_api_get_token",
 )
@@ -118,7 +118,7 @@ def get_token(request: AuthedRequest, token_id: int = TokenId) -> dict[str, Any]
 @router.delete(
     "/auth/tokens/{token_id}",
     response={204: None, 401: Problem, 403: Problem, 404: Problem},
-    auth=token_auth,
+    auth=caller_auth,
     summary="Revoke a token; it stops working on the next request",
     operation_id="gwm_accounts_api_revoke_token",
 )

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from ninja import Router
 
-from gwm.accounts.auth import token_auth
-from gwm.accounts.keystone import keystone_auth
+from gwm.accounts.auth import caller_auth
 from gwm.clusters.api import clusters, groups, instances, networks, nodes
 
-router = Router(auth=[token_auth, keystone_auth], tags=["clusters"])
+router = Router(auth=caller_auth, tags=["clusters"])
 for part in (clusters, nodes, groups, networks, instances):
     router.add_router("", part.router)

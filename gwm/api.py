@@ -17,12 +17,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from gwm.accounts.api import router as accounts_router
+from gwm.accounts.auth import caller_auth
 from gwm.clusters.api import router as clusters_router
 from gwm.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
 from gwm.openapi import GwmNinjaAPI
 from gwm.operations.api import router as jobs_router
 from gwm.query_guard import strict_query
-from gwm.schemas import ApiRoot
+from gwm.schemas import ApiRoot, Problem
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,13 @@ def _clean(err: dict[str, Any]) -> dict[str, Any]:
 api.add_decorator(strict_query, mode="view")
 
 
-@api.get("/", response={200: ApiRoot}, summary="API root: versions and features", tags=["meta"])
+@api.get(
+    "/",
+    response={200: ApiRoot, 401: Problem},
+    auth=caller_auth,
+    summary="API root: versions and features",
+    tags=["meta"],
+)
 def api_root(request: HttpRequest) -> dict[str, Any]:
     return {"gwm_version": GWM_VERSION, "api_version": API_VERSION, "features": FEATURES}
 

@@ -1,8 +1,9 @@
 """`gwm demo` (what `make demo` runs): embedded gwm with a simulated cluster registered.
 
-Everything lives under GWM_DATA_DIR: the SQLite file, the admin password and
-API token it prints (kept in demo-credentials.json so a rerun prints the same
-ones), and the simulator's certificate, which gwm pins.
+Everything lives under GWM_DATA_DIR: the SQLite file, the passwords and API
+tokens it prints for its two users, ``admin`` and ``operator`` (kept in
+demo-credentials.json so a rerun prints the same ones), and the simulator's
+certificate, which gwm pins.
 
 It listens on 127.0.0.1:8000 (the API; --port, GWM_DEMO_PORT) and
 127.0.0.1:15081 (the simulated RAPI; --sim-port, GWM_DEMO_SIM_PORT). Both are
@@ -15,37 +16,60 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 DEMO_CLUSTER = "demo"
+_DEMO_TOKEN_LIFE = timedelta(days=365)
 #: The simulated cluster listens here only (it is reached by gwm in this process).
 SIM_HOST = "127.0.0.1"
 
 
 def _credentials(data_dir: Path) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
-
-    from gwm.accounts.services.tokens import token_authenticate, token_create
-
+    """The demo's two users, made once and kept in ``demo-credentials.json`` (mode 600):
+    ``admin`` (a superuser) and ``operator`` (bound as operator of the demo cluster), each
+    with a password and a token, so a newcomer sees both views."""
     path = data_dir / "demo-credentials.json"
     saved: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    users = get_user_model().objects
-    admin = users.filter(username="admin").first()
-    if admin is None or "password" not in saved:
-        saved["password"] = secrets.token_urlsafe(12)
-        if admin is None:
-            admin = users.create_superuser("admin", "admin@localhost", saved["password"])
-        else:
-            admin.set_password(saved["password"])
-            admin.save()
-    if "token" not in saved or token_authenticate(saved["token"]) is None:
-        _, saved["token"] = token_create(actor=None, user=admin, name="demo")
+    _demo_user(saved, "admin", superuser=True)
+    _demo_user(saved, "operator", superuser=False)
     path.write_text(json.dumps(saved))
     path.chmod(0o600)
     return saved
+
+
+def _demo_user(saved: dict[str, Any], name: str, *, superuser: bool) -> None:
+    from django.contrib.auth import get_user_model
+
+    from gwm.accounts.models import Role, RoleBinding
+    from gwm.accounts.services.tokens import token_authenticate, token_create
+    from gwm.clusters.models import Cluster
+
+    users = get_user_model().objects
+    entry: dict[str, Any] = saved.setdefault(name, {})
+    user = users.filter(username=name).first()
+    if user is None or "password" not in entry:
+        entry["password"] = secrets.token_urlsafe(12)
+        if user is None:
+            make = users.create_superuser if superuser else users.create_user
+            user = make(name, f"{name}@localhost", entry["password"])
+        else:
+            user.set_password(entry["password"])
+            user.save()
+    if not superuser:
+        RoleBinding.objects.get_or_create(
+            role=Role.objects.get(name="operator"),
+            user=user,
+            scope="cluster",
+            cluster=Cluster.objects.get(name=DEMO_CLUSTER),
+        )
+    if "token" not in entry or token_authenticate(entry["token"]) is None:
+        _, entry["token"] = token_create(
+            actor=None, user=user, name="demo", expires_in=_DEMO_TOKEN_LIFE
+        )
 
 
 def _register(url: str, cert_path: Path | None) -> None:
@@ -176,20 +200,24 @@ def demo(
             err=True,
         )
         raise typer.Exit(1) from None
-    credentials = _credentials(settings.DATA_DIR)
     _register(running.url, running.cert_path)
+    credentials = _credentials(settings.DATA_DIR)
     workers = start_embedded_workers()
 
     base = f"http://{host}:{port}"
-    token = credentials["token"]
+    admin, operator = credentials["admin"], credentials["operator"]
+    token = admin["token"]
     typer.echo(
         f"""
 gwm is running (embedded mode: SQLite in {settings.DATA_DIR}, in-process workers)
 
   API            {base}/api/v1/
   API docs       {base}/api/v1/docs
-  admin          {base}/admin/   user: admin   password: {credentials["password"]}
-  token          {token}
+  admin          {base}/admin/   user: admin   password: {admin["password"]}
+  admin token    {token}
+  operator       user: operator   password: {operator["password"]}
+                 (may view, power-cycle, console and migrate on "{DEMO_CLUSTER}"; nothing else)
+  operator token {operator["token"]}
 
   try:  curl -H 'Authorization: Bearer {token}' '{base}/api/v1/instances?fields=name,status'
 

@@ -298,3 +298,7 @@ GWM_CREATOR_ROLE = os.environ.get("GWM_CREATOR_ROLE", "instance-owner")
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 from gwm.settings_keystone import *  # noqa: E402, F403
 from gwm.settings_ldap import *  # noqa: E402, F403
+
+if GWM_LDAP_ENABLED:  # noqa: F405
+    # After gwm's own users: a directory entry never takes over a local account.
+    AUTHENTICATION_BACKENDS.append(LDAP_BACKEND)  # noqa: F405

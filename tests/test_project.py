@@ -10,8 +10,12 @@ pytestmark = pytest.mark.django_db
 PROBLEM = "application/problem+json"
 
 
-def test_api_root_names_versions_and_features(client: Client) -> None:
-    response = client.get("/api/v1/")
+def test_api_root_names_versions_and_features(client: Client, api: Client) -> None:
+    # Only health, the schema and the docs answer without a token.
+    anonymous = client.get("/api/v1/")
+    assert anonymous.status_code == 401
+    assert anonymous["WWW-Authenticate"] == "Bearer"
+    response = api.get("/api/v1/")
     assert response.status_code == 200
     body = response.json()
     assert body["api_version"] == "v1"

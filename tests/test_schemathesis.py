@@ -88,8 +88,8 @@ def live_gwm(tmp_path: Path):
     base = f"http://127.0.0.1:{port}"
     try:
         credentials = data / "demo-credentials.json"
-        _wait("gwm to answer", lambda: httpx.get(f"{base}/api/v1/", timeout=5).status_code == 200)
-        token = json.loads(credentials.read_text())["token"]
+        _wait("gwm to answer", lambda: httpx.get(f"{base}/api/v1/", timeout=5).status_code == 401)
+        token = json.loads(credentials.read_text())["admin"]["token"]
         spare = {
             "name": "spare",
             "rapi_url": f"https://127.0.0.1:{sim_port}",

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from gwm.accounts.services.instance_bindings import instance_bindings_forget
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
 from gwm.events.models import Change, ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
@@ -146,6 +147,8 @@ def _apply_objects(
         )
         if gone:
             queryset.filter(name__in=gone).delete()
+            if model is Instance:
+                instance_bindings_forget(cluster.pk, gone)
             records.extend(ChangeRecord(resource, name, ChangeAction.DELETED) for name in gone)
     return records
 
@@ -314,6 +317,7 @@ def refresh_write(
     names = list(gone.values_list("name", flat=True))
     if names:
         gone.delete()
+        instance_bindings_forget(cluster.pk, names)
         records.extend(ChangeRecord("instance", name, ChangeAction.DELETED) for name in names)
     return records
 

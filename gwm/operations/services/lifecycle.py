@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from gwm.accounts.services.instance_bindings import instance_bindings_rename
 from gwm.clusters.models import Cluster
 from gwm.clusters.services.cache import refresh_write
 from gwm.clusters.services.holds import holds_release
@@ -165,6 +166,9 @@ def job_finish(
         job.finished_at = timezone.now()
         job.next_attempt_at = None
         job.save()
+        if job.action == "instance.rename" and status == JobStatus.SUCCESS and job.cluster_id:
+            # Before the re-read drops the old name, and its bindings with it.
+            instance_bindings_rename(job.cluster_id, job.resource_name, job.params["new_name"])
         records = [job_change(job), *_release(job)]
         if refresh is not None and job.cluster_id is not None:
             records += refresh_write(

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ def make_callers(ids: list[int], rows: list[tuple[int, str, list[str]]]) -> list
     for c, n, _ in rows:
         by_cluster.setdefault(c, []).append(n)
 
-    def token(user: User, clusters: list[str] = ()) -> str:  # type: ignore[assignment]
+    def token(user: User, clusters: Sequence[str] = ()) -> str:
         return token_create(actor=None, user=user, name="bench", clusters=clusters)[1]
 
     callers = []
@@ -191,7 +192,9 @@ def make_callers(ids: list[int], rows: list[tuple[int, str, list[str]]]) -> list
     RoleBinding.objects.bulk_create(
         [
             *(
-                RoleBinding(group=group, role=viewer, scope=Scope.INSTANCE, cluster_id=c, instance=n)
+                RoleBinding(
+                    group=group, role=viewer, scope=Scope.INSTANCE, cluster_id=c, instance=n
+                )
                 for c, n in named
             ),
             *(
@@ -294,13 +297,20 @@ def profile(api: Api, url: str, repeat: int = 20) -> dict[str, Any]:
     found: dict[str, float] = {}
     for label, (path, func) in WATCH.items():
         cumulative = [
-            ct for (file, _, name), (_, _, _, ct, _) in raw.items() if name == func and file.endswith(path)
+            ct
+            for (file, _, name), (_, _, _, ct, _) in raw.items()
+            if name == func and file.endswith(path)
         ]
         found[label] = round(max(cumulative, default=0.0) / repeat * 1000, 2)
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
     top = [line for line in text.getvalue().splitlines() if line.strip()][-16:]
-    return {"requests": repeat, "total_ms": round(total / repeat * 1000, 2), "breakdown": found, "top_tottime": top}
+    return {
+        "requests": repeat,
+        "total_ms": round(total / repeat * 1000, 2),
+        "breakdown": found,
+        "top_tottime": top,
+    }
 
 
 def explain(username: str) -> str:
@@ -322,7 +332,11 @@ def explain(username: str) -> str:
 
 
 def run_one(kind: str, clusters: int, instances: int, requests: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"machine": machine_info(), "clusters": clusters, "instances": instances}
+    result: dict[str, Any] = {
+        "machine": machine_info(),
+        "clusters": clusters,
+        "instances": instances,
+    }
     with bench_django(kind) as db:
         result["database"] = db.describe()
         started = time.perf_counter()
@@ -338,19 +352,127 @@ def run_one(kind: str, clusters: int, instances: int, requests: int) -> dict[str
         result["visible"] = {c.key: check_visible(apis[c.key], c, names) for c in callers}
         log(f"{kind}: visible {result['visible']}")
         result["queries"] = {
-            k: {label: query_count(api, url) for label, url in URLS.items()} for k, api in apis.items()
+            k: {label: query_count(api, url) for label, url in URLS.items()}
+            for k, api in apis.items()
         }
         log(f"{kind}: {requests} rounds of {len(apis) * len(URLS)} requests")
         samples = measure(apis, requests)
-        result["server_ms"] = {k: {u: summary(s) for u, s in per.items()} for k, per in samples.items()}
+        result["server_ms"] = {
+            k: {u: summary(s) for u, s in per.items()} for k, per in samples.items()
+        }
         slowest = max(samples, key=lambda k: result["server_ms"][k]["full"]["p50_ms"])
         result["profiled"] = slowest
         result["profile"] = {
-            label: profile(apis[key], url) for key in dict.fromkeys([slowest, "b"]) for label, url in URLS.items() if (label := f"{key} {label}")
-        } if False else {
             f"{key} {label}": profile(apis[key], url)
             for key in dict.fromkeys([slowest, "a"])
             for label, url in URLS.items()
         }
-        result["explain"] = {key: explain(user) for key, user in (("d", "bench-many"), ("e", "bench-member"))}
+        result["explain"] = {
+            key: explain(user) for key, user in (("d", "bench-many"), ("e", "bench-member"))
+        }
     return result
+
+
+def render_markdown(results: list[dict[str, Any]], command: str) -> str:
+    """The BENCHMARKS.md section of a run (one or two databases)."""
+    first = results[0]
+    m = first["machine"]
+    dbs = [r["database"].split(" (")[0] for r in results]
+    out = [
+        f"## {m['date']} — permission filtering on the instance list (issue 9): "
+        "`python -m bench.permissions`",
+        "",
+        f"- Command (from the repository root): `{command}`",
+        f"- Code: {m['commit']}. Machine: {m['cpu']}, {m['cores']} cores, {m['os']}, "
+        f"Python {m['python']}; load average before: {m['load_before']}.",
+        f"- Databases: {'; '.join(r['database'] for r in results)}.",
+        f"- Data: {first['instances']:,} cached instances over {first['clusters']} clusters, "
+        "inserted with `bulk_create` (real-sized JSON columns: KVM hvparams, one disk, one NIC); "
+        f"{first['bindings']:,} role bindings in all; every caller uses a bearer token.",
+        "",
+        "Server time in-process (Django test Client: middleware, token auth, grants, selector, "
+        "SQL, JSON, ETag) of `GET /api/v1/instances?limit=100` (*full*) and "
+        "`?fields=name,status&limit=100`, round-robin over every caller and both URLs, "
+        f"{first['server_ms']['a']['full']['n']} requests each after 5 warm-up rounds. "
+        "Milliseconds, p50 / p95; *q* = SQL queries per request.",
+        "",
+    ]
+    head = "| caller | sees |"
+    rule = "|---|---|"
+    for db in dbs:
+        for label in URLS:
+            head += f" {db} {label} |"
+            rule += "---|"
+        head += f" {db} q |"
+        rule += "---|"
+    out += [head, rule]
+    for key, name in CASES.items():
+        line = f"| ({key}) {name} | {first['visible'][key]:,} |"
+        for r in results:
+            for label in URLS:
+                s = r["server_ms"][key][label]
+                line += f" {s['p50_ms']} / {s['p95_ms']} |"
+            line += " " + " / ".join(str(r["queries"][key][u][0]) for u in URLS) + " |"
+        out.append(line)
+    out.append("")
+    for r in results:
+        db = r["database"].split(" (")[0]
+        worst = max(CASES, key=lambda k: r["server_ms"][k]["full"]["p50_ms"])
+        d = r["server_ms"]["d"]["full"]["p50_ms"]
+        e = r["server_ms"]["e"]["full"]["p50_ms"]
+        verdict = "met" if max(d, e) <= TARGET_MS else "MISSED"
+        out.append(
+            f"- Target ≤ {TARGET_MS:g} ms p50 at {first['instances']:,} instances with 1,000 "
+            f"bindings, {db}: **{verdict}** ((d) {d} ms, (e) {e} ms, full objects; slowest "
+            f"caller ({worst}))."
+        )
+    out.append("")
+    for r in results:
+        db = r["database"].split(" (")[0]
+        for name, prof in r["profile"].items():
+            parts = ", ".join(f"{k.strip()} {v}" for k, v in prof["breakdown"].items())
+            out.append(
+                f"- Profile, {db}, caller ({name}): {prof['total_ms']} ms per request under "
+                f"cProfile; cumulative ms: {parts}."
+            )
+    out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.permissions")
+    parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
+    parser.add_argument("--clusters", type=int, default=10)
+    parser.add_argument("--instances", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200, help="per caller and URL")
+    parser.add_argument("--json", help="write the result here")
+    parser.add_argument("--markdown", help="write the BENCHMARKS.md section here")
+    args = parser.parse_args(argv)
+    kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    if len(kinds) == 1:
+        result = run_one(kinds[0], args.clusters, args.instances, args.requests)
+        write_result(args.json, "permissions", result)
+        results = [result]
+    else:
+        # Django reads its settings (the database) once per process: one process each.
+        results = []
+        with tempfile.TemporaryDirectory(prefix="gwm-bench-perm-") as tmp:
+            for kind in kinds:
+                out = Path(tmp) / f"{kind}.json"
+                cmd = [PYTHON, "-m", "bench.permissions", "--db", kind, "--json", str(out)]
+                cmd += ["--clusters", str(args.clusters), "--instances", str(args.instances)]
+                cmd += ["--requests", str(args.requests)]
+                subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=1800)
+                results.append(json.loads(out.read_text()))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    command = " ".join([".venv/bin/python", "-m", "bench.permissions", *sys.argv[1:]])
+    text = render_markdown(results, command)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    print(text, file=sys.stderr if len(kinds) == 1 else sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

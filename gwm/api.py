@@ -46,6 +46,9 @@ FEATURES: list[str] = [
     "openapi-links",
     "accounts",
     "role-bindings",
+    "quotas",
+    "audit",
+    "keystone-tokens",
 ]
 
 api = GwmNinjaAPI(

@@ -12,7 +12,7 @@ from ninja import Router
 from ninja.params import functions as param
 
 from gwm.accounts.api.audit_schemas import AuditPage
-from gwm.accounts.auth import AuthedRequest, token_auth
+from gwm.accounts.auth import AuthedRequest, caller_auth
 from gwm.accounts.grants import Grants
 from gwm.accounts.models import AuditEntry
 from gwm.clusters.models import Cluster
@@ -21,7 +21,7 @@ from gwm.kit.http import rfc3339
 from gwm.kit.pagination import check_limit, paginate
 from gwm.schemas import Problem
 
-router = Router(auth=token_auth)
+router = Router(auth=caller_auth)
 
 OUTCOMES = frozenset({"success", "denied", "refused", "error"})
 COLUMNS = [

@@ -253,21 +253,40 @@ def query_count(api: Api, url: str) -> tuple[int, int]:
     return len(captured), sum(len(q["sql"]) for q in captured.captured_queries)
 
 
-def measure(apis: dict[str, Api], requests: int) -> dict[str, dict[str, list[float]]]:
-    samples: dict[str, dict[str, list[float]]] = {k: {u: [] for u in URLS} for k in apis}
+def columns_of(whatif: WhatIf | None) -> list[str]:
+    """The measured columns: each URL, stock, and with the what-if patches when asked."""
+    return [*URLS, *(f"{u} what-if" for u in URLS)] if whatif else list(URLS)
+
+
+def measure(
+    apis: dict[str, Api], requests: int, whatif: WhatIf | None
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, list[float]]]]:
+    """(wall, CPU) seconds per request, round-robin over callers and URLs; with ``whatif``,
+    stock and patched rounds alternate (and which goes first), so both see the same noise."""
+    cols = columns_of(whatif)
+    samples: dict[str, dict[str, list[float]]] = {k: {c: [] for c in cols} for k in apis}
+    cpu_samples: dict[str, dict[str, list[float]]] = {k: {c: [] for c in cols} for k in apis}
     for _ in range(5):  # warm up: connections, caches, the token's last_used_at write
         for api in apis.values():
             for url in URLS.values():
                 api.get(url)
-    for _ in range(requests):
-        for key, api in apis.items():
-            for label, url in URLS.items():
-                started = time.perf_counter()
-                page = api.get(url)
-                samples[key][label].append(time.perf_counter() - started)
-                if len(page["items"]) != 100:
-                    raise RuntimeError(f"{key} {label}: {len(page['items'])} items")
-    return samples
+    for n in range(requests):
+        variants = [False, True] if whatif else [False]
+        for patched in variants if n % 2 == 0 else variants[::-1]:
+            if whatif:
+                whatif.set(patched)
+            for key, api in apis.items():
+                for label, url in URLS.items():
+                    col = f"{label} what-if" if patched else label
+                    started, cpu = time.perf_counter(), time.process_time()
+                    page = api.get(url)
+                    samples[key][col].append(time.perf_counter() - started)
+                    cpu_samples[key][col].append(time.process_time() - cpu)
+                    if len(page["items"]) != 100:
+                        raise RuntimeError(f"{key} {label}: {len(page['items'])} items")
+    if whatif:
+        whatif.set(False)
+    return samples, cpu_samples
 
 
 #: gwm's and Django's functions whose cumulative time the profile breakdown reports.
@@ -315,6 +334,16 @@ def profile(api: Api, url: str, repeat: int = 20) -> dict[str, Any]:
 
 def explain(username: str) -> str:
     """The page query of ``username``'s instance list, as the database plans it."""
+    from django.db import connection
+
+    page = _page_query(username, ["id", "name", "effective_status"])
+    options = {"analyze": True} if connection.vendor == "postgresql" else {}
+    plan: str = page.explain(**options)
+    return plan if len(plan) < 4000 else plan[:4000] + " …"
+
+
+def _page_query(username: str, columns: list[str]) -> Any:
+    """The selector's page queryset for ``username`` (first page, by name), unevaluated."""
     from django.contrib.auth.models import User
 
     from gwm.accounts.permissions import readable_objects
@@ -323,25 +352,120 @@ def explain(username: str) -> str:
     user = User.objects.get(username=username)
     refs = cluster_refs(user)
     queryset = readable_objects(user, _instance_queryset(InstanceFilters(), refs, None))
-    page = queryset.order_by("name", "id").values("id", "name", "effective_status")[:101]
+    return queryset.order_by("name", "id").values(*columns)[:101]
+
+
+def sql_only(username: str, repeat: int = 30) -> dict[str, Any]:
+    """The page query alone, run by the database driver with its compiled SQL (no Django
+    ORM around it): median ms for full-object columns and for name,status."""
     from django.db import connection
 
-    options = {"analyze": True} if connection.vendor == "postgresql" else {}
-    plan = page.explain(**options)
-    return plan if len(plan) < 4000 else plan[:4000] + " …"
+    from gwm.clusters.selectors.fields import INSTANCES, columns
+
+    out: dict[str, Any] = {}
+    for label, chosen in (("full", list(INSTANCES.fields)), ("name,status", ["name", "status"])):
+        cols = list(dict.fromkeys([*columns(chosen, INSTANCES.fields), "id", "name"]))
+        sql, params = _page_query(username, cols).query.sql_with_params()
+        times = []
+        with connection.cursor() as cursor:
+            for _ in range(repeat):
+                started = time.perf_counter()
+                cursor.execute(sql, params)
+                cursor.fetchall()
+                times.append(time.perf_counter() - started)
+        out[label] = {"p50_ms": summary(times)["p50_ms"], "params": len(params)}
+    return out
 
 
-def run_one(kind: str, clusters: int, instances: int, requests: int) -> dict[str, Any]:
+# -- what-if: proposed changes to gwm, patched into this process only --------------------
+
+
+def lean_load(cls: Any, user: Any) -> Any:
+    """``gwm.accounts.grants.Grants._load`` reading the bindings as tuples (``values_list``)
+    instead of a RoleBinding + Role + Group model instance per binding; otherwise the same."""
+    from django.db.models import Q
+
+    from gwm.accounts.grants import Grant, token_of
+    from gwm.accounts.models import RoleBinding
+    from gwm.clusters.models import Cluster
+
+    token = token_of(user)
+    token_clusters = None
+    if token is not None and token.clusters:
+        token_clusters = frozenset(
+            Cluster.objects.filter(name__in=token.clusters).values_list("pk", flat=True)
+        )
+    read_only = token is not None and token.read_only
+    if not user.is_active:
+        return cls(user, [], read_only=read_only, token_clusters=frozenset())
+    if user.is_superuser:
+        return cls(user, [], superuser=True, read_only=read_only, token_clusters=token_clusters)
+    rows = (
+        RoleBinding.objects.filter(Q(user=user) | Q(group__user=user))
+        .values_list(
+            "pk",
+            "role__name",
+            "role__verbs",
+            "scope",
+            "cluster_id",
+            "instance",
+            "tag",
+            "group__name",
+        )
+        .distinct()
+    )
+    verbs: dict[str, frozenset[str]] = {}  # one frozenset per role, shared by its bindings
+    grants = [
+        Grant(
+            pk,
+            role,
+            verbs.setdefault(role, frozenset(role_verbs)),
+            scope,
+            cluster_id,
+            instance,
+            tag,
+            group or "",
+        )
+        for pk, role, role_verbs, scope, cluster_id, instance, tag, group in rows
+    ]
+    return cls(user, grants, read_only=read_only, token_clusters=token_clusters)
+
+
+class WhatIf:
+    """Switches the proposed changes on and off between requests."""
+
+    def __init__(self) -> None:
+        from gwm.accounts.grants import Grants
+
+        self.grants = Grants
+        self.stock = Grants.__dict__["_load"]
+
+    def set(self, on: bool) -> None:
+        self.grants._load = classmethod(lean_load) if on else self.stock  # type: ignore[method-assign,assignment]
+
+
+def run_one(
+    kind: str, clusters: int, instances: int, requests: int, what_if: bool, analyze: bool
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "machine": machine_info(),
         "clusters": clusters,
         "instances": instances,
+        "what_if": ["lean-grants"] if what_if else [],
+        "analyzed": analyze,
     }
     with bench_django(kind) as db:
         result["database"] = db.describe()
         started = time.perf_counter()
         ids, rows = populate(clusters, instances)
         callers = make_callers(ids, rows)
+        if analyze:
+            # Planner statistics: gwm never gathers them on SQLite; PostgreSQL's autovacuum
+            # would, some time after a bulk load.
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         result["setup_seconds"] = round(time.perf_counter() - started, 2)
         from gwm.accounts.models import RoleBinding
         from gwm.clusters.models import Cluster
@@ -349,17 +473,25 @@ def run_one(kind: str, clusters: int, instances: int, requests: int) -> dict[str
         result["bindings"] = RoleBinding.objects.count()
         names = dict(Cluster.objects.values_list("name", "pk"))
         apis = {c.key: Api(c.token) for c in callers}
-        result["visible"] = {c.key: check_visible(apis[c.key], c, names) for c in callers}
+        whatif = WhatIf() if what_if else None
+        for patched in [False, True] if whatif else [False]:
+            if whatif:
+                whatif.set(patched)
+            result["visible"] = {c.key: check_visible(apis[c.key], c, names) for c in callers}
+        if whatif:
+            whatif.set(False)
         log(f"{kind}: visible {result['visible']}")
         result["queries"] = {
             k: {label: query_count(api, url) for label, url in URLS.items()}
             for k, api in apis.items()
         }
-        log(f"{kind}: {requests} rounds of {len(apis) * len(URLS)} requests")
-        samples = measure(apis, requests)
+        log(f"{kind}: {requests} rounds of {len(apis) * len(columns_of(whatif))} requests")
+        samples, cpu = measure(apis, requests, whatif)
         result["server_ms"] = {
-            k: {u: summary(s) for u, s in per.items()} for k, per in samples.items()
+            k: {c: summary(s) for c, s in per.items()} for k, per in samples.items()
         }
+        result["cpu_ms"] = {k: {c: summary(s) for c, s in per.items()} for k, per in cpu.items()}
+        log(f"{kind}: p50 {[(k, v['full']['p50_ms']) for k, v in result['server_ms'].items()]}")
         slowest = max(samples, key=lambda k: result["server_ms"][k]["full"]["p50_ms"])
         result["profiled"] = slowest
         result["profile"] = {
@@ -367,17 +499,24 @@ def run_one(kind: str, clusters: int, instances: int, requests: int) -> dict[str
             for key in dict.fromkeys([slowest, "a"])
             for label, url in URLS.items()
         }
+        result["sql_only"] = {
+            key: sql_only(user)
+            for key, user in (("b", "bench-global"), ("d", "bench-many"), ("e", "bench-member"))
+        }
         result["explain"] = {
             key: explain(user) for key, user in (("d", "bench-many"), ("e", "bench-member"))
         }
     return result
 
 
+def _db(result: dict[str, Any]) -> str:
+    return str(result["database"]).split(" (")[0]
+
+
 def render_markdown(results: list[dict[str, Any]], command: str) -> str:
     """The BENCHMARKS.md section of a run (one or two databases)."""
     first = results[0]
     m = first["machine"]
-    dbs = [r["database"].split(" (")[0] for r in results]
     out = [
         f"## {m['date']} — permission filtering on the instance list (issue 9): "
         "`python -m bench.permissions`",
@@ -388,53 +527,59 @@ def render_markdown(results: list[dict[str, Any]], command: str) -> str:
         f"- Databases: {'; '.join(r['database'] for r in results)}.",
         f"- Data: {first['instances']:,} cached instances over {first['clusters']} clusters, "
         "inserted with `bulk_create` (real-sized JSON columns: KVM hvparams, one disk, one NIC); "
-        f"{first['bindings']:,} role bindings in all; every caller uses a bearer token.",
+        f"{first['bindings']:,} role bindings in all; every caller uses a bearer token; "
+        + (
+            "`ANALYZE` run after loading (planner statistics)."
+            if first.get("analyzed")
+            else "no `ANALYZE` after loading (no planner statistics on SQLite, as gwm runs it)."
+        ),
         "",
         "Server time in-process (Django test Client: middleware, token auth, grants, selector, "
-        "SQL, JSON, ETag) of `GET /api/v1/instances?limit=100` (*full*) and "
+        "SQL, JSON, ETag) of `GET /api/v1/instances?limit=100` (*full* objects) and "
         "`?fields=name,status&limit=100`, round-robin over every caller and both URLs, "
         f"{first['server_ms']['a']['full']['n']} requests each after 5 warm-up rounds. "
-        "Milliseconds, p50 / p95; *q* = SQL queries per request.",
+        "Milliseconds, p50 / p95; *CPU* is this process's CPU time per request, p50 (less "
+        "sensitive to other load on the machine; on PostgreSQL it leaves out the server's "
+        "work); *q* = SQL queries per request (both URLs); *sees* = instances the caller "
+        "may read (checked against the bindings by walking every page).",
         "",
     ]
-    head = "| caller | sees |"
-    rule = "|---|---|"
-    for db in dbs:
-        for label in URLS:
-            head += f" {db} {label} |"
-            rule += "---|"
-        head += f" {db} q |"
-        rule += "---|"
-    out += [head, rule]
-    for key, name in CASES.items():
-        line = f"| ({key}) {name} | {first['visible'][key]:,} |"
-        for r in results:
-            for label in URLS:
-                s = r["server_ms"][key][label]
-                line += f" {s['p50_ms']} / {s['p95_ms']} |"
-            line += " " + " / ".join(str(r["queries"][key][u][0]) for u in URLS) + " |"
-        out.append(line)
-    out.append("")
     for r in results:
-        db = r["database"].split(" (")[0]
-        worst = max(CASES, key=lambda k: r["server_ms"][k]["full"]["p50_ms"])
+        cols = list(r["server_ms"]["a"])
+        head = "| caller | sees | " + " | ".join(cols) + " | CPU " + " / ".join(cols) + " | q |"
+        out += [f"{_db(r)}:", "", head, "|---" * (len(cols) + 4) + "|"]
+        for key, name in CASES.items():
+            wall = [r["server_ms"][key][c] for c in cols]
+            cpu = " / ".join(str(r["cpu_ms"][key][c]["p50_ms"]) for c in cols)
+            queries = " / ".join(str(r["queries"][key][u][0]) for u in URLS)
+            out.append(
+                f"| ({key}) {name} | {r['visible'][key]:,} | "
+                + " | ".join(f"{w['p50_ms']} / {w['p95_ms']}" for w in wall)
+                + f" | {cpu} | {queries} |"
+            )
+        out.append("")
+    for r in results:
         d = r["server_ms"]["d"]["full"]["p50_ms"]
         e = r["server_ms"]["e"]["full"]["p50_ms"]
         verdict = "met" if max(d, e) <= TARGET_MS else "MISSED"
         out.append(
             f"- Target ≤ {TARGET_MS:g} ms p50 at {first['instances']:,} instances with 1,000 "
-            f"bindings, {db}: **{verdict}** ((d) {d} ms, (e) {e} ms, full objects; slowest "
-            f"caller ({worst}))."
+            f"bindings, {_db(r)}, stock: **{verdict}** ((d) {d} ms, (e) {e} ms, full objects)."
         )
     out.append("")
     for r in results:
-        db = r["database"].split(" (")[0]
         for name, prof in r["profile"].items():
             parts = ", ".join(f"{k.strip()} {v}" for k, v in prof["breakdown"].items())
             out.append(
-                f"- Profile, {db}, caller ({name}): {prof['total_ms']} ms per request under "
-                f"cProfile; cumulative ms: {parts}."
+                f"- Profile, {_db(r)}, caller ({name}), stock: {prof['total_ms']} ms per request "
+                f"under cProfile (inflated by it); cumulative ms: {parts}."
             )
+        sql = "; ".join(
+            f"({k}) full {v['full']['p50_ms']} ms, name,status {v['name,status']['p50_ms']} ms "
+            f"({v['full']['params']} parameters)"
+            for k, v in r["sql_only"].items()
+        )
+        out.append(f"- The page query alone through the driver, {_db(r)}, p50: {sql}.")
     out.append("")
     return "\n".join(out)
 
@@ -445,12 +590,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200, help="per caller and URL")
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also measure the proposed change (lean-grants), alternating round by round",
+    )
+    parser.add_argument(
+        "--analyze", action="store_true", help="run the database's ANALYZE before measuring"
+    )
     parser.add_argument("--json", help="write the result here")
     parser.add_argument("--markdown", help="write the BENCHMARKS.md section here")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
     if len(kinds) == 1:
-        result = run_one(kinds[0], args.clusters, args.instances, args.requests)
+        result = run_one(
+            kinds[0], args.clusters, args.instances, args.requests, args.what_if, args.analyze
+        )
         write_result(args.json, "permissions", result)
         results = [result]
     else:
@@ -462,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
                 cmd = [PYTHON, "-m", "bench.permissions", "--db", kind, "--json", str(out)]
                 cmd += ["--clusters", str(args.clusters), "--instances", str(args.instances)]
                 cmd += ["--requests", str(args.requests)]
+                cmd += ["--what-if"] if args.what_if else []
+                cmd += ["--analyze"] if args.analyze else []
                 subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=1800)
                 results.append(json.loads(out.read_text()))
         if args.json:

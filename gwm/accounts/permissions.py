@@ -132,18 +132,29 @@ def sees_cluster_wide(user: User, cluster: Cluster) -> bool:
     return Grants.of(user).grant_for("view", cluster.pk) is not None
 
 
-def require_on(user: User, verb: str, cluster: Cluster, resource_type: str, name: str) -> Grant:
+def require_on(
+    user: User,
+    verb: str,
+    cluster: Cluster,
+    resource_type: str,
+    name: str,
+    *,
+    creating: bool = False,
+) -> Grant:
     """``require`` for a write on ``resource_type`` ``name`` of ``cluster`` (already found
     readable): 404 when the caller may not see that object, 403 when they may see it but
-    not ``verb`` it.
+    not ``verb`` it. ``creating``: the object does not exist yet, so only the cluster's
+    verb counts (403 without it).
 
     Instances are seen through instance and tag bindings too; anything else (and creating
-    an instance) needs a binding on the whole cluster.
+    anything) needs a binding on the whole cluster.
     """
     label = (
         f"{resource_type} {name} on cluster {cluster.name}" if name else f"cluster {cluster.name}"
     )
-    if resource_type == "instance" and verb != "create_vm":
+    if creating:
+        return require(user, verb, cluster, what=f"cluster {cluster.name}")
+    if resource_type == "instance":
         instance = readable_objects(
             user, Instance.objects.filter(cluster=cluster, name=name)
         ).first()

@@ -27,6 +27,12 @@ pytestmark = pytest.mark.django_db
 JSON = "application/json"
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings: Any) -> None:
+    """Password hashing is not under test here; the default hasher would make it slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def clusters(simulator: Callable[..., Running]) -> tuple[Cluster, Cluster]:
     running = simulator(nodes=2, instances=2)
@@ -180,7 +186,12 @@ def test_a_role_holds_only_verbs_its_maker_holds_where_they_are_admin(
     assert not Role.objects.filter(name="rebooter").exists()
     made = create(_client(carl), "watcher", ["view"])
     assert made.status_code == 201, made.content
-    assert made.json() == {"name": "watcher", "description": "", "verbs": ["view"], "builtin": False}
+    assert made.json() == {
+        "name": "watcher",
+        "description": "",
+        "verbs": ["view"],
+        "builtin": False,
+    }
 
     _bind(carl, "admin", a)  # an admin of a holds every verb there
     assert create(_client(carl), "rebooter", ["view", "power"]).status_code == 201
@@ -229,7 +240,9 @@ def test_only_global_admins_create_users_and_groups(
     admin_a = _client(alice)
     user = {"username": "mallory", "password": "pw-mallory-1"}
     _forbidden(admin_a.post("/api/v1/users", user, content_type=JSON))
-    _forbidden(admin_a.post("/api/v1/users", {"username": "svc", "service": True}, content_type=JSON))
+    _forbidden(
+        admin_a.post("/api/v1/users", {"username": "svc", "service": True}, content_type=JSON)
+    )
     group = {"name": "ops", "members": ["alice"]}
     _forbidden(admin_a.post("/api/v1/groups", group, content_type=JSON))
     _forbidden(admin_a.patch("/api/v1/users/alice", {"active": False}, content_type=JSON))

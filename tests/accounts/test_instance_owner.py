@@ -180,5 +180,5 @@ def test_the_end_of_an_instance_ends_its_bindings(cluster: Cluster, alice: User)
     assert sorted(_owners()) == [("instance-owner", "alice"), ("viewer", "alice")]
     # Bindings the create did not make (an admin's, created_by someone else) stay.
     assert ownership.owner_forget_failed_create(job) == 0
-    assert ownership.bindings_forget_instance(cluster.pk, NAME, job_id=None) == 2
+    assert ownership.bindings_forget_instances(cluster.pk, [NAME], job_id=None) == 2
     assert _owners() == [] and _owners("old.example.test") == []

@@ -8,6 +8,7 @@ elsewhere), so a test fails when the refusal has another cause.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,12 +19,19 @@ from django.utils import timezone
 from gwm.accounts.models import ApiToken, LoginFailure
 from gwm.clusters.models import Cluster
 from gwm.simulator.server import Running
+from tests.accounts.test_audit import audited_api  # noqa: F401 (a fixture, used by name)
 from tests.clusters.helpers import register
 
 pytestmark = pytest.mark.django_db
 
 JSON = "application/json"
 PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings: Any) -> None:
+    """Password hashing is not under test here; the default hasher would make it slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _user(name: str, **extra: Any) -> User:
@@ -102,6 +110,7 @@ def test_a_wrong_password_an_unknown_user_and_an_inactive_user_look_the_same() -
 # -- throttling ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("audited_api")
 def test_failures_for_one_user_lock_that_user_out_with_retry_after(settings: Any) -> None:
     settings.GWM_LOGIN_MAX_FAILURES_PER_USER = 3
     settings.GWM_LOGIN_MAX_FAILURES_PER_ADDRESS = 100
@@ -123,6 +132,7 @@ def test_failures_for_one_user_lock_that_user_out_with_retry_after(settings: Any
     assert not ApiToken.objects.filter(user__username="alice").exists()
 
 
+@pytest.mark.usefixtures("audited_api")
 def test_failures_from_one_address_lock_that_address_out(settings: Any) -> None:
     settings.GWM_LOGIN_MAX_FAILURES_PER_USER = 100
     settings.GWM_LOGIN_MAX_FAILURES_PER_ADDRESS = 6
@@ -136,6 +146,7 @@ def test_failures_from_one_address_lock_that_address_out(settings: Any) -> None:
     assert _login("dave", address="203.0.113.6").status_code == 201
 
 
+@pytest.mark.usefixtures("audited_api")
 def test_the_lock_ends_when_the_failures_leave_the_window(settings: Any) -> None:
     settings.GWM_LOGIN_MAX_FAILURES_PER_USER = 2
     settings.GWM_LOGIN_WINDOW_SECONDS = 60
@@ -143,7 +154,7 @@ def test_the_lock_ends_when_the_failures_leave_the_window(settings: Any) -> None
     for _ in range(2):
         assert _login("alice", "wrong-password").status_code == 401
     assert _login("alice").status_code == 429
-    LoginFailure.objects.update(at=timezone.now() - timezone.timedelta(seconds=61))
+    LoginFailure.objects.update(at=timezone.now() - timedelta(seconds=61))
     assert _login("alice").status_code == 201
 
 
@@ -223,19 +234,43 @@ def test_a_read_only_token_of_a_superuser_reads_but_does_not_write(
     assert full.post("/api/v1/clusters/a/sync").status_code == 202
 
 
-def test_a_read_only_token_cannot_mint_a_token_that_writes(
-    two_clusters: tuple[Cluster, Cluster],
+@pytest.mark.parametrize(
+    "scope",
+    [{"read_only": True}, {"clusters": ["a"]}, {"networks": ["10.0.0.0/8"]}],
+    ids=["read-only", "clusters", "networks"],
+)
+def test_a_narrowed_token_cannot_mint_a_wider_one(
+    two_clusters: tuple[Cluster, Cluster], scope: dict[str, Any]
 ) -> None:
-    """A token's scope narrows what it may do; a token it makes must not widen it again."""
+    """A token's scope narrows what it may do; a token it makes must not widen it again:
+    either the new token is refused, or it is at most as wide as the one that made it."""
     User.objects.create_superuser("root", "root@localhost", "pw-root-123")
-    read_only = _bearer(_token("root", read_only=True, clusters=["a"])["token"])
-    minted = read_only.post("/api/v1/auth/tokens", {"description": "wider"}, content_type=JSON)
-    if minted.status_code == 201:
-        wider = _bearer(minted.json()["token"])
-        assert wider.post("/api/v1/clusters/a/sync").status_code == 403
-        assert wider.get("/api/v1/clusters/b").status_code == 404
-    else:
+    inside = "10.1.2.3"
+    narrow = _bearer(_token("root", address=inside, **scope)["token"], address=inside)
+    assert narrow.get("/api/v1/clusters/a").status_code == 200
+    minted = narrow.post("/api/v1/auth/tokens", {"description": "wider"}, content_type=JSON)
+    if minted.status_code != 201:
         assert minted.status_code == 403, minted.content
+        return
+    token = minted.json()["token"]
+    if "read_only" in scope:
+        assert _bearer(token).post("/api/v1/clusters/a/sync").status_code == 403
+    if "clusters" in scope:
+        assert _bearer(token).get("/api/v1/clusters/b").status_code == 404
+    if "networks" in scope:
+        assert _bearer(token, address="192.0.2.7").get("/api/v1/me").status_code == 401
+
+
+def test_a_token_for_another_user_is_a_global_admins(api: Client) -> None:
+    _user("alice")
+    _user("bob")
+    bob = _bearer(_token("bob")["token"])
+    refused = bob.post("/api/v1/auth/tokens", {"user": "alice"}, content_type=JSON)
+    assert refused.status_code == 403, refused.content
+    assert not ApiToken.objects.filter(user__username="alice").exists()
+    made = api.post("/api/v1/auth/tokens", {"user": "alice"}, content_type=JSON)
+    assert made.status_code == 201 and made.json()["user"] == "alice"
+    assert _bearer(made.json()["token"]).get("/api/v1/me").json()["username"] == "alice"
 
 
 def test_a_token_limited_to_a_cluster_sees_only_that_cluster(

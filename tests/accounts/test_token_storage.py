@@ -33,6 +33,12 @@ OLD = "old-pepper-xxxxxxxxxxxx"
 NEW = "new-pepper-yyyyyyyyyyyy"
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings: Any) -> None:
+    """Password hashing is not under test here; the default hasher would make it slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(name: str = "alice", password: str = "pw-alice-123", **extra: Any) -> User:
     return User.objects.create_user(name, f"{name}@localhost", password, **extra)
 
@@ -79,9 +85,7 @@ def test_no_row_of_any_table_holds_a_token_or_its_secret(settings: Any) -> None:
     assert logged_in.status_code == 201, logged_in.content
     first = logged_in.json()["token"]
     # A token made with a token, and a refused write carrying one (its audit row).
-    made = _bearer(first).post(
-        "/api/v1/auth/tokens", {"description": "ci"}, content_type=JSON
-    )
+    made = _bearer(first).post("/api/v1/auth/tokens", {"description": "ci"}, content_type=JSON)
     assert made.status_code == 201, made.content
     second = made.json()["token"]
     refused = _bearer(second).post("/api/v1/clusters", {"name": "x"}, content_type=JSON)
@@ -179,9 +183,7 @@ def test_a_lifetime_beyond_the_maximum_is_422_with_the_maximum(settings: Any) ->
 def test_service_accounts_may_get_longer_tokens(api: Client, settings: Any) -> None:
     settings.GWM_TOKEN_MAX_DAYS = 365
     settings.GWM_SERVICE_TOKEN_MAX_DAYS = 3650
-    made = api.post(
-        "/api/v1/users", {"username": "backup-bot", "service": True}, content_type=JSON
-    )
+    made = api.post("/api/v1/users", {"username": "backup-bot", "service": True}, content_type=JSON)
     assert made.status_code == 201, made.content
     assert made.json()["service"] is True
     _user("bob", "pw-bob-12345")

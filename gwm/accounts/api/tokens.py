@@ -11,6 +11,7 @@ from ninja import Router, Status
 from ninja.params import functions as param
 
 from gwm.accounts.auth import AuthedRequest, caller_auth, client_address, token_auth
+from gwm.accounts.grants import token_of
 from gwm.accounts.schemas import TokenCreated, TokenOut, TokenPage, TokenRequest
 from gwm.accounts.selectors import render_token, token_visible, tokens_visible
 from gwm.accounts.services.directory import find, require_global_admin
@@ -42,8 +43,9 @@ TokenId = param.Path(..., ge=1, le=INT_MAX)
         "With `username` and `password` (no bearer token needed): a login. Failed logins are "
         "throttled per user and per address (429 with `Retry-After`); 503 when the user's "
         "directory (LDAP) cannot be reached. With a bearer token and `user`: a new token for "
-        "yourself, or, for global admins, for anyone (service accounts). The token is in this "
-        "answer only; gwm keeps a keyed hash of it."
+        "yourself, or, for global admins, for anyone (service accounts), never wider than the "
+        "token you ask with (its limits and expiry are kept; asking for more is 422). The "
+        "token is in this answer only; gwm keeps a keyed hash of it."
     ),
     operation_id="gwm_accounts_api_create_token",
 )
@@ -78,6 +80,7 @@ def create_token(request: HttpRequest, body: TokenRequest) -> Status[dict[str, A
         read_only=body.read_only,
         clusters=body.clusters,
         networks=body.networks,
+        parent=token_of(actor),
     )
     return Status(201, {**render_token(token), "token": plaintext})
 

@@ -133,6 +133,8 @@ def group_delete(group: Group, *, actor: User | None) -> None:
 def _admin_scopes_holding(actor: User, verbs: set[str]) -> bool:
     """Whether ``actor`` is admin at some scope where it also holds all of ``verbs``."""
     grants = Grants.of(actor)
+    if grants.read_only:
+        return False
     if grants.grant_for("admin", None) is not None:
         return verbs <= grants.verbs_at(None)
     for grant in grants.grants:

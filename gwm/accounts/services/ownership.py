@@ -6,13 +6,16 @@ is written directly: the creator need not hold ``admin``. Quotas
 
 Bindings name instances, and a name can be used again: so what is bound to a name
 must end with the instance. A create removes the creator-role bindings left on its
-(free) name; ``lifecycle`` calls the ``*_failed_create``, ``*_forget_instance`` and
-``*_rename_instance`` functions when a create fails, a delete or a rename succeeds.
+(free) name; ``lifecycle`` calls ``owner_forget_failed_create`` when a create
+fails and ``bindings_rename_instance`` when a rename succeeds; the cache's writes
+call ``bindings_forget_instances`` whenever an instance leaves it (a delete, or a
+removal outside gwm).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -116,13 +119,19 @@ def owner_forget_failed_create(job: Job) -> int:
     return _remove(made, job_id=job.pk, detail=f"the create job {job.pk} made no instance")
 
 
-def bindings_forget_instance(cluster_id: int, instance: str, *, job_id: int | None) -> int:
-    """``instance`` is gone: every instance-scope binding on its name goes with it, so a
-    later instance of that name starts with no grants. Returns how many."""
+def bindings_forget_instances(
+    cluster_id: int, instances: Iterable[str], *, job_id: int | None
+) -> int:
+    """``instances`` are gone (a delete gwm ran, or sync found them gone from Ganeti): every
+    instance-scope binding on their names goes with them, so a later instance of such a
+    name starts with no grants. Returns how many."""
+    names = list(instances)
+    if not names:
+        return 0
     return _remove(
-        instance_bindings(cluster_id, instance),
+        RoleBinding.objects.filter(scope=Scope.INSTANCE, cluster_id=cluster_id, instance__in=names),
         job_id=job_id,
-        detail=f"instance {instance} removed",
+        detail="instance removed",
     )
 
 

@@ -57,18 +57,27 @@ def token_create(
     clusters: Sequence[str] = (),
     networks: Sequence[str] = (),
     address: str | None = None,
+    parent: ApiToken | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token for ``user``, made by ``actor`` (None: the server's own shell); returns the
     row and the plaintext, shown only now.
 
     Without an expiry it gets the default lifetime; more than the maximum (the service
-    maximum for service accounts) is refused.
+    maximum for service accounts) is refused. A token made with another (``parent``) is
+    never wider than it: it keeps the parent's limits, and a token of the same user
+    expires no later (else a token could renew itself forever; a global admin making a
+    service account's token gives it that account's lifetime).
     """
     now = timezone.now()
     if expires_in is not None:
         expires_at = now + expires_in
     if expires_at is None:
         expires_at = now + timedelta(days=settings.GWM_TOKEN_DEFAULT_DAYS)
+    networks = _networks(networks)
+    if parent is not None:
+        read_only, clusters, networks, expires_at = _within(
+            parent, read_only, clusters, networks, expires_at, same_user=parent.user_id == user.pk
+        )
     longest = max_lifetime(user)
     if expires_at <= now:
         raise ValidationFailed("the expiry is in the past", code="bad_expiry")
@@ -90,7 +99,7 @@ def token_create(
         expires_at=expires_at,
         read_only=read_only,
         clusters=sorted(set(clusters)),
-        networks=_networks(networks),
+        networks=networks,
     )
     audit_record(
         action="token.create",
@@ -109,6 +118,43 @@ def token_create(
         },
     )
     return token, text.plaintext
+
+
+def _within(
+    parent: ApiToken,
+    read_only: bool,
+    clusters: Sequence[str],
+    networks: list[str],
+    expires_at: datetime,
+    *,
+    same_user: bool,
+) -> tuple[bool, list[str], list[str], datetime]:
+    """The scope asked for, narrowed to ``parent``'s; 422 when it asks for more."""
+    if parent.clusters:
+        wider = sorted(set(clusters) - set(parent.clusters))
+        if wider:
+            raise ValidationFailed(
+                f"this token is limited to {', '.join(parent.clusters)}; it cannot make one "
+                f"for {', '.join(wider)}",
+                code="wider_than_token",
+            )
+        clusters = list(clusters) or list(parent.clusters)
+    if parent.networks:
+        allowed = [ipaddress.ip_network(net) for net in parent.networks]
+        for net in networks:
+            asked = ipaddress.ip_network(net)
+            if not any(
+                asked.version == ok.version and asked.subnet_of(ok)  # type: ignore[arg-type]
+                for ok in allowed
+            ):
+                raise ValidationFailed(
+                    f"this token is limited to {', '.join(parent.networks)}; {net} is not in them",
+                    code="wider_than_token",
+                )
+        networks = networks or list(parent.networks)
+    if same_user and parent.expires_at is not None:
+        expires_at = min(expires_at, parent.expires_at)
+    return read_only or parent.read_only, list(clusters), networks, expires_at
 
 
 @transaction.atomic

@@ -81,7 +81,7 @@ def submit(
     user = request.auth
     target = cluster_get(cluster, user=user)
     what = ACTIONS[action]
-    require_on(user, what.verb, target, what.resource, name)
+    require_on(user, what.verb, target, what.resource, name, creating=what.name == "create")
     values = params.model_dump(exclude={"action"}) if isinstance(params, BaseModel) else params
     if dry_run:
         verdict = operation_dry_run(

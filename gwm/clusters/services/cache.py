@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
-from gwm.accounts.services.instance_bindings import instance_bindings_forget
+from gwm.accounts.services.ownership import bindings_forget_instances
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
 from gwm.events.models import Change, ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
@@ -148,7 +148,7 @@ def _apply_objects(
         if gone:
             queryset.filter(name__in=gone).delete()
             if model is Instance:
-                instance_bindings_forget(cluster.pk, gone)
+                bindings_forget_instances(cluster.pk, gone, job_id=None)
             records.extend(ChangeRecord(resource, name, ChangeAction.DELETED) for name in gone)
     return records
 
@@ -317,7 +317,7 @@ def refresh_write(
     names = list(gone.values_list("name", flat=True))
     if names:
         gone.delete()
-        instance_bindings_forget(cluster.pk, names)
+        bindings_forget_instances(cluster.pk, names, job_id=None)
         records.extend(ChangeRecord("instance", name, ChangeAction.DELETED) for name in names)
     return records
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.utils import timezone
 
-from gwm.accounts.services.instance_bindings import instance_bindings_forget
 from gwm.clusters.models import Cluster, Instance, Node
 from gwm.events.models import ChangeAction
 from gwm.events.services import ChangeRecord
@@ -63,7 +62,6 @@ def holds_release(job_id: int, *, created_nothing: bool) -> list[ChangeRecord]:
         instance.held_by_job = None
         if created_nothing and instance.serial_no is None:
             instance.delete()
-            instance_bindings_forget(instance.cluster_id, [instance.name])
             records.append(ChangeRecord("instance", instance.name, ChangeAction.DELETED))
             continue
         instance.status = gf.instance_status(instance.ganeti_status, instance.admin_state)

@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from gwm.accounts.services.instance_bindings import instance_bindings_rename
+from gwm.accounts.services import ownership
 from gwm.clusters.models import Cluster
 from gwm.clusters.services.cache import refresh_write
 from gwm.clusters.services.holds import holds_release
@@ -168,7 +168,9 @@ def job_finish(
         job.save()
         if job.action == "instance.rename" and status == JobStatus.SUCCESS and job.cluster_id:
             # Before the re-read drops the old name, and its bindings with it.
-            instance_bindings_rename(job.cluster_id, job.resource_name, job.params["new_name"])
+            ownership.bindings_rename_instance(
+                job.cluster_id, job.resource_name, job.params["new_name"], job_id=job.pk
+            )
         records = [job_change(job), *_release(job)]
         if refresh is not None and job.cluster_id is not None:
             records += refresh_write(
@@ -182,6 +184,8 @@ def job_finish(
 
 def _release(job: Job) -> list[ChangeRecord]:
     failed_create = job.action == "instance.create" and job.status != JobStatus.SUCCESS
+    if failed_create:
+        ownership.owner_forget_failed_create(job)
     return holds_release(job.pk, created_nothing=failed_create)
 
 

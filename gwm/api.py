@@ -18,6 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from gwm.accounts.api import router as accounts_router
 from gwm.accounts.auth import caller_auth
+from gwm.audit_writes import audit_writes
 from gwm.clusters.api import router as clusters_router
 from gwm.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
 from gwm.openapi import GwmNinjaAPI
@@ -177,6 +178,8 @@ def _clean(err: dict[str, Any]) -> dict[str, Any]:
 
 
 api.add_decorator(strict_query, mode="view")
+# Added after strict_query, so outside it: it also audits strict_query's and auth's refusals.
+api.add_decorator(audit_writes, mode="view")
 
 
 @api.get(

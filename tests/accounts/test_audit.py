@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from gwm.accounts.models import ApiToken, AuditEntry, LoginFailure, Role, RoleBinding
 from gwm.accounts.services.tokens import token_create
-from gwm.audit_writes import audit_writes
 from gwm.clusters.models import Cluster
 from gwm.operations.models import Job
 from gwm.simulator.app import READ, WRITE
@@ -33,25 +32,6 @@ pytestmark = pytest.mark.django_db
 
 JSON = "application/json"
 SECRET = "Zebra-Quartz-7731-secret"  # a password no other field of a row could hold
-
-
-@pytest.fixture(autouse=True)
-def audited_api() -> Iterator[None]:
-    """gwm.api installs audit_writes on every operation; where it does not yet, install it
-    here, the same way (outermost, over the query guard), for these tests only."""
-    from gwm.api import api
-
-    installed = []
-    for bound in api._get_bound_routers():
-        for view in bound.path_operations.values():
-            for operation in view.operations:
-                if not getattr(operation.run, "gwm_audited", False):
-                    original = operation.run
-                    operation.run = audit_writes(original)  # type: ignore[method-assign]
-                    installed.append((operation, original))
-    yield
-    for operation, original in installed:
-        operation.run = original  # type: ignore[method-assign]
 
 
 @dataclass

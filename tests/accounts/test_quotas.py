@@ -241,7 +241,7 @@ def test_quotas_are_managed_by_the_clusters_admins_and_audited(setup: Setup) -> 
     assert setup.admin.delete(f"/api/v1/quotas/{quota_id}").status_code == 404
     assert not Quota.objects.exists()
     actions = list(
-        AuditEntry.objects.filter(resource_type="quota")
+        AuditEntry.objects.filter(resource_type="quota", outcome="success")
         .order_by("id")
         .values_list("action", "status")
     )

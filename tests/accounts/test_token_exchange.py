@@ -19,7 +19,6 @@ from django.utils import timezone
 from gwm.accounts.models import ApiToken, LoginFailure
 from gwm.clusters.models import Cluster
 from gwm.simulator.server import Running
-from tests.accounts.test_audit import audited_api  # noqa: F401 (a fixture, used by name)
 from tests.clusters.helpers import register
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +109,6 @@ def test_a_wrong_password_an_unknown_user_and_an_inactive_user_look_the_same() -
 # -- throttling ------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("audited_api")
 def test_failures_for_one_user_lock_that_user_out_with_retry_after(settings: Any) -> None:
     settings.GWM_LOGIN_MAX_FAILURES_PER_USER = 3
     settings.GWM_LOGIN_MAX_FAILURES_PER_ADDRESS = 100
@@ -132,7 +130,6 @@ def test_failures_for_one_user_lock_that_user_out_with_retry_after(settings: Any
     assert not ApiToken.objects.filter(user__username="alice").exists()
 
 
-@pytest.mark.usefixtures("audited_api")
 def test_failures_from_one_address_lock_that_address_out(settings: Any) -> None:
     settings.GWM_LOGIN_MAX_FAILURES_PER_USER = 100
     settings.GWM_LOGIN_MAX_FAILURES_PER_ADDRESS = 6
@@ -146,7 +143,6 @@ def test_failures_from_one_address_lock_that_address_out(settings: Any) -> None:
     assert _login("dave", address="203.0.113.6").status_code == 201
 
 
-@pytest.mark.usefixtures("audited_api")
 def test_the_lock_ends_when_the_failures_leave_the_window(settings: Any) -> None:
     settings.GWM_LOGIN_MAX_FAILURES_PER_USER = 2
     settings.GWM_LOGIN_WINDOW_SECONDS = 60

@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from gwm.accounts.models import ApiToken, AuditEntry
 from gwm.accounts.tokens import ALPHABET, key_id_of
-from tests.accounts.test_audit import audited_api  # noqa: F401 (a fixture, used by name)
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +75,6 @@ def _when(text: str) -> datetime:
 # -- storage ---------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("audited_api")
 def test_no_row_of_any_table_holds_a_token_or_its_secret(settings: Any) -> None:
     settings.GWM_TOKEN_PEPPERS = {1: OLD}
     _user()

@@ -232,16 +232,32 @@ def test_a_refused_write_keeps_nothing_the_request_wrote(world: World, reader_ap
 
 @pytest.fixture
 def success_rows_fail() -> Iterator[None]:
-    """The audit table refuses success rows (a real SQLite trigger): the one write of a
-    success row fails after everything else of the request was written."""
+    """The audit table refuses success rows (a real database trigger, SQLite's or
+    PostgreSQL's): the one write of a success row fails after everything else of the
+    request was written."""
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TRIGGER no_success_rows BEFORE INSERT ON accounts_auditentry "
-            "WHEN NEW.outcome = 'success' BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
-        )
+        if postgres:
+            cursor.execute(
+                "CREATE FUNCTION no_success_rows() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'audit refused'; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER no_success_rows BEFORE INSERT ON accounts_auditentry "
+                "FOR EACH ROW WHEN (NEW.outcome = 'success') EXECUTE FUNCTION no_success_rows()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER no_success_rows BEFORE INSERT ON accounts_auditentry "
+                "WHEN NEW.outcome = 'success' BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+            )
     yield
     with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS no_success_rows")
+        if postgres:
+            cursor.execute("DROP TRIGGER IF EXISTS no_success_rows ON accounts_auditentry")
+            cursor.execute("DROP FUNCTION IF EXISTS no_success_rows()")
+        else:
+            cursor.execute("DROP TRIGGER IF EXISTS no_success_rows")
 
 
 def test_a_write_whose_row_fails_is_undone_and_leaves_a_failure_row(

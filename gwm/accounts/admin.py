@@ -9,14 +9,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from gwm.accounts.auth import session_user
 from gwm.accounts.models import ApiToken
+from gwm.accounts.services.login import IdentityUnavailable
 from gwm.accounts.services.tokens import token_create, token_revoke
 
 ADD_FIELDS = ("user", "name", "expires_at")
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's login, saying so when the user's directory (LDAP) cannot be reached,
+    where Django's own form would fail the page."""
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except IdentityUnavailable:
+            raise ValidationError(
+                "The directory that holds this user cannot be reached; try again later.",
+                code="identity_unavailable",
+            ) from None
+
+
+admin.site.login_form = AdminLoginForm
 
 if TYPE_CHECKING:  # generic for the type checker only; Django's class takes no parameter
     TokenModelAdmin = admin.ModelAdmin[ApiToken]

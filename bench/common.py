@@ -264,7 +264,7 @@ def register(name: str, sim: SimCluster, **intervals: float) -> Any:
 def admin_token() -> str:
     from django.contrib.auth.models import User
 
-    from gwm.accounts.services import token_create
+    from gwm.accounts.services.tokens import token_create
 
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
         "bench", "bench@localhost", "bench-password-1"

@@ -20,8 +20,14 @@ SQL queries per request; a walk of every page checks that each caller sees
 exactly the instances their bindings name. The slowest caller's request is
 then profiled (cProfile) and its page query explained.
 
+``--analyze`` refreshes the planner's statistics after loading, as gwm does after
+a round that imports many instances (``gwm.kit.db.planner_statistics_refresh``);
+``--what-if`` also measures a patched ``Grants._load`` (``lean_load`` below, the
+proposal since adopted by gwm), alternating with gwm as it is round by round.
+
     python -m bench.permissions                      # SQLite and PostgreSQL, each in a process
     python -m bench.permissions --db sqlite --json /tmp/p.json
+    python -m bench.permissions --what-if --analyze --markdown /tmp/section.md
 """
 
 from __future__ import annotations
@@ -460,12 +466,11 @@ def run_one(
         ids, rows = populate(clusters, instances)
         callers = make_callers(ids, rows)
         if analyze:
-            # Planner statistics: gwm never gathers them on SQLite; PostgreSQL's autovacuum
-            # would, some time after a bulk load.
-            from django.db import connection
+            # What gwm does after a round that imports or removes many instances
+            # (gwm.kit.db): the rows here are bulk-inserted, not synced.
+            from gwm.kit.db import planner_statistics_refresh
 
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+            planner_statistics_refresh("clusters_instance")
         result["setup_seconds"] = round(time.perf_counter() - started, 2)
         from gwm.accounts.models import RoleBinding
         from gwm.clusters.models import Cluster

@@ -96,23 +96,34 @@ class Grants:
             return cls(user, [], read_only=read_only, token_clusters=frozenset())
         if user.is_superuser:
             return cls(user, [], superuser=True, read_only=read_only, token_clusters=token_clusters)
-        rows = (
-            RoleBinding.objects.filter(Q(user=user) | Q(group__user=user))
-            .select_related("role", "group")
-            .distinct()
+        # Tuples, not model instances: a caller may have a thousand bindings, and this
+        # runs on every request (BENCHMARKS.md, permission filtering). The group subquery
+        # keeps to the indexes; a join through the membership table would not.
+        rows = RoleBinding.objects.filter(
+            Q(user=user) | Q(group_id__in=user.groups.values("pk"))
+        ).values_list(
+            "pk",
+            "role__name",
+            "role__verbs",
+            "scope",
+            "cluster_id",
+            "instance",
+            "tag",
+            "group__name",
         )
+        verbs: dict[str, frozenset[str]] = {}  # one set per role, shared by its bindings
         grants = [
             Grant(
-                b.pk,
-                b.role.name,
-                frozenset(b.role.verbs),
-                b.scope,
-                b.cluster_id,
-                b.instance,
-                b.tag,
-                b.group.name if b.group_id and b.group else "",
+                pk,
+                role,
+                verbs.setdefault(role, frozenset(role_verbs)),
+                scope,
+                cluster_id,
+                instance,
+                tag,
+                group or "",
             )
-            for b in rows
+            for pk, role, role_verbs, scope, cluster_id, instance, tag, group in rows
         ]
         return cls(user, grants, read_only=read_only, token_clusters=token_clusters)
 

@@ -20,6 +20,7 @@ from gwm.events.models import Change, ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
 from gwm.ganeti import fields as gf
 from gwm.ganeti.reads import RoundRead
+from gwm.kit.db import MANY_ROWS, planner_statistics_refresh
 
 
 def _instance_status(obj: Instance) -> str:
@@ -275,7 +276,10 @@ def round_write(
         }
         cluster.save(update_fields=sorted(written))
         changes_record(cluster_id=cluster.pk, cluster_name=cluster.name, records=records)
-        return len(records)
+    moved = sum(1 for r in records if r.resource == "instance" and r.action != ChangeAction.UPDATED)
+    if moved >= MANY_ROWS:  # an import, say: permission filters need fresh statistics
+        planner_statistics_refresh(Instance._meta.db_table)
+    return len(records)
 
 
 def _changed_since(cluster: Cluster, seq: int | None) -> dict[str, set[str]]:

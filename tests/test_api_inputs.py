@@ -327,6 +327,11 @@ def test_a_nul_character_in_a_body_string_is_422(api: Client) -> None:
         content_type="application/json",
     )
     assert _problem(response, 422)["code"] == "validation_failed"
+    # Its audit row is written too (PostgreSQL stores no NUL: gwm replaces it).
+    from gwm.accounts.models import AuditEntry
+
+    row = AuditEntry.objects.get(action="cluster.create", status=422)
+    assert row.params["description"] == "a\ufffdb"
     # An escaped backslash before "u0000" is no NUL: the body goes on to the handler.
     response = api.post(
         "/api/v1/clusters",

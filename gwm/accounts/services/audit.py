@@ -18,14 +18,23 @@ REDACTED = "[redacted]"
 
 
 def redact(value: Any) -> Any:
-    """``value`` with every secret replaced by ``[redacted]``, at any depth."""
+    """``value`` with every secret replaced by ``[redacted]``, at any depth, and every NUL
+    character by U+FFFD (a refused body may carry one; PostgreSQL stores neither a NUL in
+    text nor ``\u0000`` in JSON, and the row must still be written)."""
     if isinstance(value, dict):
         return {
-            k: (REDACTED if str(k).lower() in SECRET_KEYS else redact(v)) for k, v in value.items()
+            _text(k): (REDACTED if str(k).lower() in SECRET_KEYS else redact(v))
+            for k, v in value.items()
         }
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _text(value)
     return value
+
+
+def _text(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
 def outcome_of(status: int) -> str:
@@ -65,18 +74,18 @@ def audit_record(
     """One audit row; ``params`` are stored with their secrets removed."""
     return AuditEntry.objects.create(
         user=user if user is not None and user.pk else None,
-        username=username or (user.get_username() if user is not None else ""),
+        username=_text(username or (user.get_username() if user is not None else "")),
         token=token,
         address=_address(address),
         action=action,
         method=method,
-        path=path[:500],
-        cluster=cluster,
-        resource_type=resource_type,
-        resource_name=resource_name[:255],
+        path=_text(path[:500]),
+        cluster=_text(cluster[:63]),
+        resource_type=_text(resource_type[:32]),
+        resource_name=_text(resource_name[:255]),
         params=redact(params or {}),
         outcome=outcome_of(status),
         status=status,
-        detail=detail[:500],
+        detail=_text(detail[:500]),
         job_id=job_id,
     )

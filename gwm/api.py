@@ -21,6 +21,7 @@ from gwm.accounts.auth import caller_auth
 from gwm.audit_writes import audit_writes
 from gwm.clusters.api import router as clusters_router
 from gwm.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
+from gwm.events.api import router as events_router
 from gwm.openapi import GwmNinjaAPI
 from gwm.operations.api import router as jobs_router
 from gwm.query_guard import strict_query
@@ -50,6 +51,8 @@ FEATURES: list[str] = [
     "quotas",
     "audit",
     "keystone-tokens",
+    "change-feed",
+    "event-schemas",
 ]
 
 api = GwmNinjaAPI(
@@ -196,3 +199,4 @@ def api_root(request: HttpRequest) -> dict[str, Any]:
 api.add_router("/", clusters_router)
 api.add_router("/", jobs_router)
 api.add_router("/", accounts_router)
+api.add_router("/", events_router)

@@ -97,6 +97,12 @@ class Conflict(AppError):
     title = "Conflict"
 
 
+class Gone(AppError):
+    status = 410
+    code = "gone"
+    title = "Gone"
+
+
 class ValidationFailed(AppError):
     status = 422
     code = "validation_failed"

@@ -210,7 +210,29 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {"task": "sync.dispatch_due_syncs", "schedule": 0.25},
     "sweep-operations": {"task": "operations.sweep", "schedule": 5.0},
     "purge-old-jobs": {"task": "operations.purge_old_jobs", "schedule": 3600.0},
+    "purge-old-changes": {"task": "events.purge_old_changes", "schedule": 3600.0},
+    # The webhook fan-out and delivery are rung after every commit that writes changes;
+    # this tick only catches what a lost doorbell or a retry's due time left waiting.
+    "deliver-webhooks": {"task": "events.deliver_webhooks", "schedule": 2.0},
 }
+# The change feed keeps this many days of changes; a cursor older than that answers 410.
+GWM_CHANGES_RETENTION_DAYS = _env_int("GWM_CHANGES_RETENTION_DAYS", 7)
+# Check every event served against its JSON Schema (the test suite turns it on).
+GWM_VALIDATE_EVENTS = _env_bool("GWM_VALIDATE_EVENTS", False)
+# Webhook and hook targets in these networks are allowed although they are loopback,
+# private or link-local (comma-separated CIDRs; empty: none of those).
+GWM_WEBHOOK_ALLOWED_NETWORKS = _env_list("GWM_WEBHOOK_ALLOWED_NETWORKS", "")
+# Multiplies every retry delay (tests run the day-long schedule in seconds).
+GWM_WEBHOOK_RETRY_SCALE = float(os.environ.get("GWM_WEBHOOK_RETRY_SCALE", "1.0"))
+GWM_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("GWM_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# A full event larger than this goes out thin (its id, type and resource; "truncated").
+GWM_WEBHOOK_MAX_PAYLOAD_BYTES = _env_int("GWM_WEBHOOK_MAX_PAYLOAD_BYTES", 256 * 1024)
+# An old signing secret stays valid this long after a rotation.
+GWM_WEBHOOK_SECRET_OVERLAP_HOURS = _env_int("GWM_WEBHOOK_SECRET_OVERLAP_HOURS", 24)
+# Streams: a heartbeat comment (carrying the current seq) this often, and how many
+# events a client may fall behind before it is disconnected.
+GWM_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("GWM_STREAM_HEARTBEAT_SECONDS", "15"))
+GWM_STREAM_BUFFER_EVENTS = _env_int("GWM_STREAM_BUFFER_EVENTS", 1000)
 GWM_JOB_RETENTION_DAYS = _env_int("GWM_JOB_RETENTION_DAYS", 90)
 # How long a worker holds a job it works on; a worker that dies leaves the job
 # to the sweeper once this has passed. Keep it well above the RAPI timeouts

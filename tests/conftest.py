@@ -89,3 +89,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         }
         if groups and "@" not in item.nodeid:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(groups))}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every event the suite renders (feed, stream, webhooks) is checked against its schema."""
+    from django.conf import settings
+
+    settings.GWM_VALIDATE_EVENTS = True

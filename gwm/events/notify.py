@@ -21,6 +21,11 @@ from django.db import connection, transaction
 log = logging.getLogger(__name__)
 
 PG_CHANNEL = "gwm_events"
+#: Published with every commit that writes change rows (the feed moved).
+CHANGES_CHANNEL = "changes"
+#: Published with every commit that changes who may see what (tokens, bindings,
+#: groups, users): open streams re-read their callers' grants.
+GRANTS_CHANNEL = "grants"
 
 
 def job_channel(job_id: int) -> str:

@@ -6,6 +6,8 @@ pepper (gwm.accounts.tokens), so a copy of the database cannot be replayed.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
@@ -68,6 +70,10 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user}, gwm_{self.prefix}…)"
+
+    def live(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 class LoginFailure(models.Model):

@@ -195,7 +195,7 @@ def token_authenticate(plaintext: str, address: str | None = None) -> ApiToken |
     if expected is None or not hmac.compare_digest(token.secret_hash, expected):
         return None
     now = timezone.now()
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+    if not token.live(now):
         return None
     if not token.user.is_active or not _from_allowed_network(token, address):
         return None

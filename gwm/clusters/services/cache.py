@@ -105,11 +105,13 @@ def _apply_objects(
             )
             continue
         changed = [column for column, value in values.items() if getattr(obj, column) != value]
+        before = {column: _jsonable(getattr(obj, column)) for column in changed}
         for column in changed:
             setattr(obj, column, values[column])
         if derive_status is not None:
             status = derive_status(obj)
             if status != obj.status:
+                before["status"] = obj.status
                 obj.status = status
                 changed.append("status")
         if runtime and hasattr(obj, "runtime_synced_at"):
@@ -126,6 +128,7 @@ def _apply_objects(
                     ChangeAction.UPDATED,
                     sorted(changed),
                     {c: _jsonable(getattr(obj, c)) for c in changed},
+                    before,
                 )
             )
         if changed or runtime:

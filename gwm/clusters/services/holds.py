@@ -21,11 +21,17 @@ from gwm.ganeti import fields as gf
 
 def hold_place(row: Instance | Node, *, kind: str, status: str, job_id: int) -> ChangeRecord:
     """``row`` (locked by the caller) shows ``status`` until job ``job_id`` ends."""
+    before = row.status
     row.status = status
     row.held_by_job = job_id
     row.save(update_fields=["status", "held_by_job"])
     return ChangeRecord(
-        kind, row.name, ChangeAction.UPDATED, ["status"], {"status": status, "job": job_id}
+        kind,
+        row.name,
+        ChangeAction.UPDATED,
+        ["status"],
+        {"status": status, "job": job_id},
+        {"status": before},
     )
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from gwm.clusters.models import Cluster, ClusterStatus
 from gwm.errors import Conflict, ValidationFailed
 from gwm.events.models import ChangeAction
-from gwm.events.services import ChangeRecord, changes_record
+from gwm.events.services import ChangeRecord, cause_of, changes_record
 from gwm.ganeti.connect import build_client, ca_file_for, stored_password
 from gwm.ganeti.failures import RoundFailure, registration_problem
 from gwm.kit.crypto import encrypt
@@ -134,6 +134,7 @@ def cluster_create(
             changes_record(
                 cluster_id=cluster.pk,
                 cluster_name=cluster.name,
+                cause=cause_of(actor),
                 records=[
                     ChangeRecord(
                         "cluster",
@@ -186,6 +187,7 @@ def cluster_update(
             cluster_id=locked.pk,
             cluster_name=locked.name,
             records=[_settings_change(locked, changed)],
+            cause=cause_of(actor),
         )
     return locked
 
@@ -204,9 +206,10 @@ def cluster_delete(cluster: Cluster, *, actor: User | None) -> None:
     with transaction.atomic():
         jobs_end_for_cluster(cluster)
         changes_record(
-            cluster_id=None,
+            cluster_id=cluster.pk,  # its change rows lose the link when the row goes
             cluster_name=cluster.name,
             records=[ChangeRecord("cluster", cluster.name, ChangeAction.DELETED)],
+            cause=cause_of(actor),
         )
         Cluster.objects.filter(pk=cluster.pk).delete()
 

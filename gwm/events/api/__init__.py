@@ -1,0 +1,11 @@
+"""The tracker's routers: the change feed and its stream, event schemas, webhooks, hooks."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+from gwm.events.api import changes, schemas
+
+router = Router()
+for part in (changes, schemas):
+    router.add_router("", part.router)

@@ -1,0 +1,1 @@
+"""Webhook delivery's building blocks: signing, target checks, retry schedule, HTTP transport."""

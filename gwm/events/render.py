@@ -23,6 +23,22 @@ def event_id(seq: int) -> str:
     return f"evt_{seq}"
 
 
+def resource_key(kind: str, cluster: str, name: str) -> str:
+    """One resource's name across the tracker: webhook filters, hooks, delivery order.
+
+    ``instance:prod/web1``, ``node:prod/n1``, ``cluster:prod``, ``job:12``, ``webhook:3``.
+    """
+    if kind in ("job", "webhook"):
+        return f"{kind}:{name}"
+    if kind == "cluster":
+        return f"cluster:{name or cluster}"
+    return f"{kind}:{cluster}/{name}"
+
+
+def key_of(change: Change) -> str:
+    return resource_key(change.resource, change.cluster_name, change.name)
+
+
 def _url(change: Change) -> str | None:
     if change.resource == "job":
         return job_url(int(change.name)) if change.name.isdigit() else None

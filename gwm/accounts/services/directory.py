@@ -20,9 +20,12 @@ from gwm.accounts.services.audit import audit_record
 from gwm.accounts.verbs import VERBS
 from gwm.clusters.models import Cluster, Instance
 from gwm.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gwm.events.notify import GRANTS_CHANNEL, publish_on_commit
 
 
 def _audit(actor: User | None, action: str, kind: str, name: str, **params: Any) -> None:
+    """Every directory write: its audit row, and (after commit) open streams re-read grants."""
+    publish_on_commit(GRANTS_CHANNEL)
     audit_record(
         action=action,
         user=actor,

@@ -16,6 +16,7 @@ from gwm.accounts.models import ApiToken, Profile
 from gwm.accounts.services.audit import audit_record
 from gwm.accounts.tokens import key_id_of, new_token, newest_pepper, token_hash
 from gwm.errors import ValidationFailed
+from gwm.events.notify import GRANTS_CHANNEL, publish_on_commit
 
 LAST_USED_EVERY = timedelta(minutes=1)  # touch last_used_at at most this often
 
@@ -161,6 +162,7 @@ def _within(
 def token_revoke(token: ApiToken, *, actor: User | None, address: str | None = None) -> None:
     """Revoked tokens stop working on the next request; the row stays for the record."""
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    publish_on_commit(GRANTS_CHANNEL)  # the streams this token feeds end
     audit_record(
         action="token.revoke",
         user=actor,

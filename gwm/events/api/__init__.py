@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ninja import Router
 
-from gwm.events.api import changes, schemas
+from gwm.events.api import changes, hooks, schemas, stream, webhooks
 
 router = Router()
-for part in (changes, schemas):
+for part in (changes, stream, schemas, webhooks, hooks):
     router.add_router("", part.router)

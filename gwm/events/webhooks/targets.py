@@ -97,7 +97,9 @@ def check_host(host: str, port: int, allowed_networks: Sequence[IPNetwork]) -> l
         if reason is not None:
             as_written = str(address) == host.strip("[]")
             raise TargetRefused(
-                f"{address} {reason}" if as_written else f"{host} resolves to {address}, which {reason}"
+                f"{address} {reason}"
+                if as_written
+                else f"{host} resolves to {address}, which {reason}"
             )
     return addresses
 

@@ -20,8 +20,10 @@ from django.db.models import Max
 from gwm.events.models import Change, ChangeAction, ChangeCounter
 from gwm.events.notify import CHANGES_CHANNEL, publish_on_commit
 from gwm.events.types import event_type
+from gwm.kit.enqueue import ring_after_commit
 
 _LOOKUP_BATCH = 500
+WEBHOOKS_TASK = "events.deliver_webhooks"
 
 
 @dataclass(frozen=True)
@@ -169,4 +171,6 @@ def changes_record(
         # The next record of the same resource in this batch follows this one.
         previous[key] = rows[-1]
     publish_on_commit(CHANGES_CHANNEL)
+    # The webhook fan-out reads the log itself; the doorbell only says it moved.
+    ring_after_commit(WEBHOOKS_TASK)
     return Change.objects.bulk_create(rows, batch_size=500)

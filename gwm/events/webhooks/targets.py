@@ -95,24 +95,18 @@ def check_host(host: str, port: int, allowed_networks: Sequence[IPNetwork]) -> l
     for address in addresses:
         reason = refusal(address, allowed_networks)
         if reason is not None:
-            as_written = str(address) == host.strip("[]")
-            raise TargetRefused(
-                f"{address} {reason}"
-                if as_written
-                else f"{host} resolves to {address}, which {reason}"
-            )
+            named = f"{host} resolves to {address}, which" if _literal(host) is None else host
+            raise TargetRefused(f"{named} {reason}")
     return addresses
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
     """The addresses of ``host``: a literal as it is (no lookup), a name through the resolver."""
-    literal = host.strip("[]")
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
     try:
-        return [ipaddress.ip_address(literal)]
-    except ValueError:
-        pass
-    try:
-        found = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnresolvedHost(f"cannot resolve {host}: {exc}") from None
     addresses: list[IPAddress] = []
@@ -124,6 +118,13 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     if not addresses:
         raise UnresolvedHost(f"cannot resolve {host}: no address")
     return addresses
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 def refusal(address: IPAddress, allowed_networks: Sequence[IPNetwork]) -> str | None:

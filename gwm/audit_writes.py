@@ -25,7 +25,9 @@ status the client gets. Three kinds of write are handled differently:
   connection: the registry probes RAPI first) run outside a transaction too, and get
   their row right after: on SQLite a transaction holds the one write lock from its
   start, so every other writer would wait while Ganeti answers (up to
-  GWM_HTTP_TIMEOUT_SECONDS). Their services write in their own blocks, after the probe.
+  GWM_HTTP_TIMEOUT_SECONDS). Their services write the success row themselves, inside
+  the block that makes the change, after the probe (gwm.kit.audit_hook); a failure
+  gets its row here.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from gwm.accounts.auth import client_address
 from gwm.accounts.grants import token_of
 from gwm.accounts.models import ApiToken
 from gwm.accounts.services.audit import audit_record
+from gwm.kit.audit_hook import audit_pending
 from gwm.kit.urls import COLLECTIONS
 from gwm.operations.actions import ACTIONS
 from gwm.operations.models import Job
@@ -291,7 +294,9 @@ def _run_audited(
     if shape.login_path and _is_login(body):
         return run(request, **kw)
     fact = fact_of(shape, request, kw, body)
-    if _is_dry_run(request) or (fact.method, operation.path) in PROBING:
+    if (fact.method, operation.path) in PROBING:
+        return _run_probing(fact, run, request, kw)
+    if _is_dry_run(request):
         response = run(request, **kw)
         if response.status_code >= 400 or not shape.self_audited:
             record(fact, request, response.status_code, response)
@@ -313,6 +318,25 @@ def _run_audited(
             record(fact, request, 500, None)
             raise
     if response.status_code >= 400:
+        record(fact, request, response.status_code, response)
+    return response
+
+
+def _run_probing(
+    fact: Fact, run: Callable[..., HttpResponseBase], request: HttpRequest, kw: dict[str, Any]
+) -> HttpResponseBase:
+    """A write that asks Ganeti first: outside a transaction; its service writes the
+    success row in its own block (a create answers 201, a change 200)."""
+    written: list[bool] = []
+
+    def write_success() -> None:
+        record(fact, request, 201 if fact.method == "POST" else 200, None)
+        written.append(True)
+
+    with audit_pending(write_success):
+        response = run(request, **kw)
+    if response.status_code >= 400 or not written:
+        # A failure, or a success that changed nothing (no block, no row yet).
         record(fact, request, response.status_code, response)
     return response
 

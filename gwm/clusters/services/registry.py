@@ -23,6 +23,7 @@ from gwm.events.models import ChangeAction
 from gwm.events.services import ChangeRecord, cause_of, changes_record
 from gwm.ganeti.connect import build_client, ca_file_for, stored_password
 from gwm.ganeti.failures import RoundFailure, registration_problem
+from gwm.kit.audit_hook import audit_here
 from gwm.kit.crypto import encrypt
 from gwm.kit.enqueue import ring_after_commit
 from gwm.operations.services.lifecycle import jobs_end_for_cluster
@@ -117,37 +118,39 @@ def cluster_create(
         raise Conflict(f"a cluster named {name!r} is already registered", code="name_taken")
     if check:
         cluster_probe(connection)
-    try:
-        with transaction.atomic():
-            cluster = Cluster.objects.create(
-                name=name,
-                description=description,
-                rapi_url=connection.rapi_url,
-                username=connection.username,
-                password_encrypted=encrypt(connection.password) if connection.password else "",
-                tls_ca_pem=connection.tls_ca_pem,
-                tls_fingerprint=connection.tls_fingerprint,
-                tls_verify=connection.tls_verify,
-                status=ClusterStatus.PROVISIONING,
-                **(intervals or {}),
-            )
-            changes_record(
-                cluster_id=cluster.pk,
-                cluster_name=cluster.name,
-                cause=cause_of(actor),
-                records=[
-                    ChangeRecord(
-                        "cluster",
-                        cluster.name,
-                        ChangeAction.CREATED,
-                        ["status"],
-                        {"status": cluster.status, "rapi_url": cluster.rapi_url},
-                    )
-                ],
-            )
-            _ring_sync(cluster.pk)
-    except IntegrityError:
-        raise Conflict(f"a cluster named {name!r} is already registered") from None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # a savepoint: only the name can clash here
+                cluster = Cluster.objects.create(
+                    name=name,
+                    description=description,
+                    rapi_url=connection.rapi_url,
+                    username=connection.username,
+                    password_encrypted=encrypt(connection.password) if connection.password else "",
+                    tls_ca_pem=connection.tls_ca_pem,
+                    tls_fingerprint=connection.tls_fingerprint,
+                    tls_verify=connection.tls_verify,
+                    status=ClusterStatus.PROVISIONING,
+                    **(intervals or {}),
+                )
+        except IntegrityError:
+            raise Conflict(f"a cluster named {name!r} is already registered") from None
+        changes_record(
+            cluster_id=cluster.pk,
+            cluster_name=cluster.name,
+            cause=cause_of(actor),
+            records=[
+                ChangeRecord(
+                    "cluster",
+                    cluster.name,
+                    ChangeAction.CREATED,
+                    ["status"],
+                    {"status": cluster.status, "rapi_url": cluster.rapi_url},
+                )
+            ],
+        )
+        audit_here()  # a request's row, with the change it describes
+        _ring_sync(cluster.pk)
     return cluster
 
 
@@ -189,6 +192,7 @@ def cluster_update(
             records=[_settings_change(locked, changed)],
             cause=cause_of(actor),
         )
+        audit_here()
     return locked
 
 

@@ -220,6 +220,8 @@ gwm is running (embedded mode: SQLite in {settings.DATA_DIR}, in-process workers
   operator token {operator["token"]}
 
   try:  curl -H 'Authorization: Bearer {token}' '{base}/api/v1/instances?fields=name,status'
+  live: curl -N -H 'Authorization: Bearer {token}' '{base}/api/v1/changes/stream'
+        (every change as it happens; /api/v1/changes?since=0 reads the log from the start)
 
 simulated Ganeti cluster "{DEMO_CLUSTER}": {running.url} ({nodes} nodes, {instances} instances)
   change it "outside gwm", as gnt-instance on the master would, and watch gwm follow:

@@ -59,7 +59,7 @@ LAYERS: list[tuple[int, str, str]] = [
     # The tracker reads the change log as each user may see it (accounts) and feeds
     # streams and webhooks: above identity, below the edges.
     (6, "tracker", "gwm.events.visibility gwm.events.feed gwm.events.stream gwm.events.stream.*"),
-    (6, "tracker", "gwm.events.webhooks gwm.events.webhooks.*"),
+    (6, "tracker", "gwm.events.webhooks gwm.events.webhooks.* gwm.events.tasks"),
     (2, "Ganeti's door and the change log", "gwm.ganeti gwm.ganeti.* gwm.events.*"),
     # Identity: tokens and permissions; used by everything that acts for a user.
     (3, "identity", "gwm.accounts.*"),

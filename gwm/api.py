@@ -52,7 +52,10 @@ FEATURES: list[str] = [
     "audit",
     "keystone-tokens",
     "change-feed",
+    "change-stream",
     "event-schemas",
+    "webhooks",
+    "resource-hooks",
 ]
 
 api = GwmNinjaAPI(

@@ -190,7 +190,7 @@ GWM_SERVE_STATIC = _env_bool("GWM_SERVE_STATIC", True)
 
 # Celery: the queue is only a doorbell (tasks take ids and re-read the database;
 # docs/architecture.md). Services ring tasks by name; these modules define them.
-CELERY_IMPORTS = ("gwm.operations.tasks", "gwm.sync.tasks")
+CELERY_IMPORTS = ("gwm.operations.tasks", "gwm.sync.tasks", "gwm.events.tasks")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -17,6 +17,7 @@ from gwm.clusters.api.common import (
     READ_ONE,
     WRITE,
     WRITE_DOC,
+    CallbackUrl,
     IdempotencyKey,
     submit,
 )
@@ -143,6 +144,7 @@ def cluster_action(
     body: ClusterActionBody = ACTION_BODY,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -153,4 +155,5 @@ def cluster_action(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )

@@ -4,7 +4,8 @@ A write to Ganeti (``submit``) finds the cluster (404 when the caller cannot
 see it), checks the caller holds the action's verb there (403), and either asks
 Ganeti's pre-checks now (``?dry_run=true``: 200 with the verdict, nothing kept)
 or accepts the operation as a job (202 with the job,
-its URL in ``Location``); it never calls Ganeti otherwise.
+its URL in ``Location``); it never calls Ganeti otherwise. ``?callback_url=``
+gives the job a hook (gwm.events.hooks) written with it, linked from the 202.
 
 The operationIds of /api/v1 are frozen (clients and links use them), so each
 operation spells its own instead of ninja deriving one from where its handler
@@ -23,6 +24,9 @@ from pydantic import BaseModel
 from gwm.accounts.auth import AuthedRequest
 from gwm.accounts.permissions import require_on
 from gwm.clusters.selectors.cache import cluster_get
+from gwm.events.api.hooks import callback_of
+from gwm.events.hook_schemas import URL_MAX, webhook_url
+from gwm.events.hooks import hook_find, job_key
 from gwm.kit.urls import job_url
 from gwm.operations.actions import ACTIONS
 from gwm.operations.schemas import DryRunOut, JobOut
@@ -62,6 +66,14 @@ IdempotencyKey = param.Header(
     max_length=IDEMPOTENCY_KEY_MAX,
     description=f"makes retries safe (at most {IDEMPOTENCY_KEY_MAX} characters)",
 )
+CallbackUrl = param.Query(
+    None,
+    max_length=URL_MAX,
+    description="a URL gwm calls with the job's events, from job.created to its end: the 202's "
+    '`Link: </api/v1/webhooks/{id}>; rel="callback"` is that hook; its signing secret is at '
+    "`GET /api/v1/webhooks/{id}/secret`. A query parameter on every write, bodies or not: "
+    "keep credentials out of it (requests are signed; access logs keep query strings).",
+)
 ACTION_BODY = param.Body(..., description='{"action": "<name>", ...its parameters}')
 
 
@@ -75,6 +87,7 @@ def submit(
     *,
     dry_run: bool = False,
     idempotency_key: str | None = None,
+    callback_url: str | None = None,
 ) -> Status[dict[str, Any]]:
     """Ask Ganeti for ``action`` ("instance.start") on ``name`` in ``cluster``: the job (202),
     or with ``dry_run`` Ganeti's verdict (200)."""
@@ -83,6 +96,8 @@ def submit(
     what = ACTIONS[action]
     require_on(user, what.verb, target, what.resource, name, creating=what.name == "create")
     values = params.model_dump(exclude={"action"}) if isinstance(params, BaseModel) else params
+    # Checked on a dry run too: it answers whether the write would be accepted.
+    callback = callback_of(callback_url) if callback_url else None
     if dry_run:
         verdict = operation_dry_run(
             actor=user, cluster=target, action=what, resource_name=name, params=values
@@ -95,6 +110,10 @@ def submit(
         resource_name=name,
         params=values,
         idempotency_key=(idempotency_key or "").strip(),
+        callback=callback,
     )
     response["Location"] = job_url(job.pk)
+    hook = hook_find(owner=user, key=job_key(job.pk)) if callback is not None else None
+    if hook is not None:  # a replay links the first request's hook, if it asked for one
+        response["Link"] = f'<{webhook_url(hook.pk)}>; rel="callback"'
     return Status(202, job_detail(job))

@@ -15,6 +15,7 @@ from gwm.clusters.api.common import (
     READ_ONE,
     WRITE,
     WRITE_DOC,
+    CallbackUrl,
     IdempotencyKey,
     submit,
 )
@@ -53,6 +54,7 @@ def create_group(
     body: GroupCreate,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -63,6 +65,7 @@ def create_group(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -90,9 +93,17 @@ def modify_group(
     group: str,
     body: GroupModify,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
-        request, response, cluster, "group.modify", group, body, idempotency_key=idempotency_key
+        request,
+        response,
+        cluster,
+        "group.modify",
+        group,
+        body,
+        idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -110,6 +121,7 @@ def delete_group(
     group: str,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -120,6 +132,7 @@ def delete_group(
         {},
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -139,6 +152,7 @@ def group_action(
     body: GroupActionBody = ACTION_BODY,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -149,4 +163,5 @@ def group_action(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )

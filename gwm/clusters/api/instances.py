@@ -20,6 +20,7 @@ from gwm.clusters.api.common import (
     READ_ONE,
     WRITE,
     WRITE_DOC,
+    CallbackUrl,
     IdempotencyKey,
     submit,
 )
@@ -79,6 +80,7 @@ def create_instance(
     body: InstanceCreate,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -89,6 +91,7 @@ def create_instance(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -117,6 +120,7 @@ def modify_instance(
     instance: str,
     body: InstanceModify,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -126,6 +130,7 @@ def modify_instance(
         instance,
         body,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -144,6 +149,7 @@ def delete_instance(
     shutdown_timeout: int | None = None,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -154,6 +160,7 @@ def delete_instance(
         {"shutdown_timeout": shutdown_timeout},
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -173,6 +180,7 @@ def instance_action(
     body: InstanceActionBody = ACTION_BODY,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -183,6 +191,7 @@ def instance_action(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 

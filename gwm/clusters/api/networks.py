@@ -15,6 +15,7 @@ from gwm.clusters.api.common import (
     READ_ONE,
     WRITE,
     WRITE_DOC,
+    CallbackUrl,
     IdempotencyKey,
     submit,
 )
@@ -53,6 +54,7 @@ def create_network(
     body: NetworkCreate,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -63,6 +65,7 @@ def create_network(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -92,9 +95,17 @@ def modify_network(
     network: str,
     body: NetworkModify,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
-        request, response, cluster, "network.modify", network, body, idempotency_key=idempotency_key
+        request,
+        response,
+        cluster,
+        "network.modify",
+        network,
+        body,
+        idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -112,6 +123,7 @@ def delete_network(
     network: str,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -122,6 +134,7 @@ def delete_network(
         {},
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -141,6 +154,7 @@ def group_action(
     body: NetworkActionBody = ACTION_BODY,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -151,4 +165,5 @@ def group_action(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )

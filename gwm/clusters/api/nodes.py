@@ -15,6 +15,7 @@ from gwm.clusters.api.common import (
     READ_ONE,
     WRITE,
     WRITE_DOC,
+    CallbackUrl,
     IdempotencyKey,
     submit,
 )
@@ -65,6 +66,7 @@ def node_action(
     body: NodeActionBody = ACTION_BODY,
     dry_run: bool = False,
     idempotency_key: str | None = IdempotencyKey,
+    callback_url: str | None = CallbackUrl,
 ) -> Status[dict[str, Any]]:
     return submit(
         request,
@@ -75,4 +77,5 @@ def node_action(
         body,
         dry_run=dry_run,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )

@@ -77,6 +77,8 @@ class DeliveryStatus(models.TextChoices):
 class Delivery(models.Model):
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     seq = models.BigIntegerField()
+    # The event's type, for the delivery log (and a job hook's end) without parsing the body.
+    type = models.CharField(max_length=48, blank=True, default="")
     ordering_key = models.CharField(max_length=320)
     status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING

@@ -2,7 +2,10 @@
 
 One transaction writes the job, the resource's held status and the change
 rows, and rings the submit doorbell after commit; a request never calls
-Ganeti. ``Idempotency-Key`` replays answer the first job again.
+Ganeti. ``Idempotency-Key`` replays answer the first job again. A write's
+``callback_url`` becomes the job's hook (gwm.events.hooks) in the same
+transaction: it is neither a parameter sent to Ganeti nor part of the
+idempotency hash, so a replay answers the first job and its first hook.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from gwm.accounts.services.quotas import quota_check_change, quota_check_create
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
 from gwm.clusters.services.holds import hold_place, instance_placeholder
 from gwm.errors import Conflict, NotFound, ValidationFailed
+from gwm.events.hooks import Callback, job_hook_for_callback
 from gwm.events.models import ChangeAction
 from gwm.kit.enqueue import ring_after_commit
 from gwm.kit.urls import job_url, resource_url
@@ -53,8 +57,12 @@ def operation_submit(
     resource_name: str,
     params: dict[str, Any],
     idempotency_key: str = "",
+    callback: Callback | None = None,
 ) -> tuple[Job, bool]:
-    """Accept an operation. Returns the job and whether it is new (False: idempotent replay)."""
+    """Accept an operation. Returns the job and whether it is new (False: idempotent replay).
+
+    ``callback``: the caller's hook on the job, which then calls it from ``job.created``
+    to the job's end."""
     request_hash = _request_hash(cluster, action, resource_name, params)
     if idempotency_key:
         replay = _idempotent_replay(actor, idempotency_key, request_hash)
@@ -100,6 +108,8 @@ def operation_submit(
                         hold_place(row, kind=action.resource, status=action.holds, job_id=job.pk)
                     )
             job_record(job, records)
+            if callback is not None and actor is not None:
+                job_hook_for_callback(job=job, owner=actor, callback=callback)
             ring_after_commit(SUBMIT_TASK, job.pk)
     except IntegrityError:
         # Two requests with one idempotency key raced; the other one won.

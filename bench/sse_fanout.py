@@ -8,6 +8,8 @@ Clients use ``--tokens`` distinct viewer tokens (users with a global viewer
 binding), round-robin, so the server's per-caller state is not one shared
 object.
 
+Options: ``--variant what-if`` serves with a proposed change (:func:`serve_what_if`).
+
 Once every client has its first heartbeat, gwm makes ``--events`` changes,
 ``--interval`` seconds apart (``PATCH /api/v1/clusters/{c}`` of the
 description: a ``cluster.updated`` event each, written in the API process
@@ -29,11 +31,9 @@ Targets: 10,000 clients on one process, RSS ≤ 1 GiB, p99 ≤ 200 ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
-import resource
 import socket
 import statistics
 import subprocess
@@ -41,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +58,7 @@ from bench.common import (
     server_env,
     write_result,
 )
-
-STREAM_PATH = "/api/v1/changes/stream?types=cluster.updated"
-#: Connections a client process opens at once while ramping up.
-CONNECT_AT_ONCE = 64
-
-
-def raise_fd_limit() -> int:
-    """``ulimit -n`` up to the hard limit (children inherit it); returns the limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+from bench.sse_clients import raise_fd_limit
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -79,126 +67,23 @@ def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-# -- the clients (python -m bench.sse_fanout --client ...) -------------------------------
-
-
-class Client:
-    def __init__(self) -> None:
-        self.connected = asyncio.Event()
-        self.latencies: list[float] = []
-        self.seqs: list[int] = []
-        self.control: list[str] = []
-        self.error = ""
-
-
-def _frame(client: Client, frame: bytes, now: float) -> None:
-    if frame.startswith(b":"):
-        client.connected.set()
-        return
-    if frame.startswith(b"event:"):  # a control event (no id): overflow, revoked, ...
-        client.control.append(frame.split(b"\n", 1)[0][6:].strip().decode())
-        return
-    if not frame.startswith(b"id:"):
-        return
-    start = frame.find(b'"time":"') + 8
-    stamp = frame[start : frame.find(b'"', start)].decode()
-    client.latencies.append(now - datetime.fromisoformat(stamp).timestamp())
-    client.seqs.append(int(frame[3 : frame.find(b"\n")]))
-
-
-async def _follow(
-    client: Client, host: str, port: int, token: str, gate: asyncio.Semaphore
-) -> None:
-    request = (
-        f"GET {STREAM_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-    ).encode()
-    async with gate:
-        try:
-            reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
-            writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            client.error = f"connect: {type(exc).__name__}: {exc}"
-            client.connected.set()
-            return
-        if b" 200 " not in head.split(b"\r\n", 1)[0] or b"chunked" not in head.lower():
-            client.error = head.split(b"\r\n", 1)[0].decode()
-            client.connected.set()
-            return
-        buffer = b""
-        try:
-            while not client.connected.is_set():
-                buffer = await _chunk(client, reader, buffer)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            client.error = f"before the first heartbeat: {exc!r}"
-            client.connected.set()
-            return
-    try:
-        while True:
-            buffer = await _chunk(client, reader, buffer)
-    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-        client.error = client.error or f"stream ended: {type(exc).__name__}"
-    finally:
-        writer.close()
-
-
-async def _chunk(client: Client, reader: asyncio.StreamReader, buffer: bytes) -> bytes:
-    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-    if size == 0:
-        raise ValueError("the server ended the stream")
-    data = await reader.readexactly(size + 2)
-    now = time.time()
-    buffer += data[:-2]
-    while b"\n\n" in buffer:
-        frame, buffer = buffer.split(b"\n\n", 1)
-        _frame(client, frame, now)
-    return buffer
-
-
-async def client_main(url: str, count: int, tokens: list[str], offset: int) -> None:
-    host, port = url.removeprefix("http://").split(":")
-    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
-    clients = [Client() for _ in range(count)]
-    tasks = [
-        asyncio.ensure_future(
-            _follow(client, host, int(port), tokens[(offset + index) % len(tokens)], gate)
-        )
-        for index, client in enumerate(clients)
-    ]
-    await asyncio.gather(*(client.connected.wait() for client in clients))
-    print(json.dumps({"ready": sum(not c.error for c in clients)}), flush=True)
-    # Until the parent closes our stdin.
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    for task in tasks:
-        task.cancel()
-    errors = Counter(client.error.split(":")[0] for client in clients if client.error)
-    result = {
-        "latencies": [round(x, 5) for c in clients for x in c.latencies],
-        "events_per_client": Counter(len(c.seqs) for c in clients),
-        "out_of_order": sum(c.seqs != sorted(c.seqs) for c in clients),
-        "control": Counter(name for c in clients for name in c.control),
-        "errors": errors,
-        "first_error": next((c.error for c in clients if c.error), ""),
-    }
-    print(json.dumps(result), flush=True)
-
-
-# -- the parent --------------------------------------------------------------------------
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def start_gwm(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """``gwm serve`` (uvicorn + embedded workers), as an operator runs it."""
+def start_gwm(env: dict[str, str], what_if: bool) -> tuple[subprocess.Popen[bytes], str]:
+    """``gwm serve`` (uvicorn + embedded workers), as an operator runs it; with ``what_if``
+    the same command run by :func:`serve_what_if`."""
     port = _free_port()
-    gwm = str(Path(PYTHON).parent / "gwm")
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"]
+    if what_if:
+        command = [PYTHON, "-m", "bench.sse_fanout", "--serve-what-if", *serve]
+    else:
+        command = [str(Path(PYTHON).parent / "gwm"), *serve]
     proc = subprocess.Popen(
-        [gwm, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"],
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -215,6 +100,52 @@ def start_gwm(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError("gwm serve did not start")
+
+
+def stop_gwm(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM; uvicorn waits for open streams to end, so SIGKILL after a while."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def serve_what_if(argv: list[str]) -> None:
+    """``gwm serve`` with the proposed change of gwm.events.stream: a stream gives back the
+    thread Django's ASGI handler keeps for each request.
+
+    Django runs every request in an asgiref ``ThreadSensitiveContext``, and the first
+    thread-sensitive call in it (the middleware, authentication) makes a one-thread
+    executor that lives until the request ends: for a stream, for hours, one OS thread
+    per open stream. Once the stream has made its last thread-sensitive call (its
+    first frame: gwm.events.stream.session closes the request's DB connection before
+    it), the executor is dropped; a later thread-sensitive call would make a new one.
+    """
+    from gwm.startup import django_setup
+
+    django_setup()
+    from asgiref.sync import SyncToAsync
+
+    import gwm.events.stream as stream
+    from gwm.server_cli import app
+
+    original = stream.stream_of  # type: ignore[attr-defined]
+
+    async def stream_of(*args: Any) -> Any:
+        released = False
+        async for chunk in original(*args):
+            yield chunk
+            if not released:
+                released = True
+                context = SyncToAsync.thread_sensitive_context.get(None)
+                executor = SyncToAsync.context_to_thread_executor.pop(context, None)  # type: ignore[arg-type]
+                if executor is not None:
+                    executor.shutdown(wait=False)
+
+    stream.stream_of = stream_of  # type: ignore[attr-defined,assignment]
+    app(argv)
 
 
 def memory_of(pid: int) -> dict[str, float]:
@@ -242,8 +173,10 @@ def viewer_tokens(count: int) -> list[str]:
     return tokens
 
 
-def run_size(args: argparse.Namespace, env: dict[str, str], tokens_file: str, n: int) -> Any:
-    proc, base = start_gwm(env)
+def run_size(
+    args: argparse.Namespace, env: dict[str, str], tokens_file: str, n: int, what_if: bool
+) -> Any:
+    proc, base = start_gwm(env, what_if)
     try:
         idle = memory_of(proc.pid)
         procs = max(1, min(args.procs, n // 50 or 1))
@@ -254,8 +187,7 @@ def run_size(args: argparse.Namespace, env: dict[str, str], tokens_file: str, n:
                 [
                     PYTHON,
                     "-m",
-                    "bench.sse_fanout",
-                    "--client",
+                    "bench.sse_clients",
                     base,
                     str(count),
                     tokens_file,
@@ -273,6 +205,7 @@ def run_size(args: argparse.Namespace, env: dict[str, str], tokens_file: str, n:
         log(f"{n} clients: {ready} streams open after {connect_seconds:.1f} s")
         time.sleep(2.0)  # let the connection storm settle before measuring
         open_memory = memory_of(proc.pid)
+        threads = len(os.listdir(f"/proc/{proc.pid}/task"))
         admin = httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {args.admin_token}"}, timeout=60
         )
@@ -293,17 +226,16 @@ def run_size(args: argparse.Namespace, env: dict[str, str], tokens_file: str, n:
             results.append(json.loads(client.stdout.readline()))  # type: ignore[union-attr]
             client.wait(timeout=60)
         return _summary(
-            n, ready, connect_seconds, idle, open_memory, after, write_ms, results, args
-        )
+            what_if, threads, n, ready, connect_seconds, idle, open_memory, after, write_ms,
+            results, args,
+        )  # fmt: skip
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_gwm(proc)
 
 
 def _summary(
+    what_if: bool,
+    threads: int,
     n: int, ready: int, connect: float, idle: dict[str, float], opened: dict[str, float],
     after: dict[str, float], write_ms: list[float], results: list[dict[str, Any]],
     args: argparse.Namespace,
@@ -314,7 +246,9 @@ def _summary(
         per_client.update(r["events_per_client"])
     expected = n * args.events
     return {
+        "variant": "what-if" if what_if else "stock",
         "clients": n,
+        "server_threads": threads,
         "streams_open": ready,
         "connect_seconds": round(connect, 1),
         "rss_mib": {"idle": idle["VmRSS"], "open": opened["VmRSS"], "peak": after["VmHWM"]},
@@ -337,11 +271,8 @@ def _summary(
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        raise_fd_limit()
-        url, count, tokens_file, offset = sys.argv[2:6]
-        tokens = json.loads(Path(tokens_file).read_text())
-        asyncio.run(client_main(url, int(count), tokens, int(offset)))
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-what-if":
+        serve_what_if(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, action="append", help="repeatable; 1000, 10000")
@@ -351,8 +282,15 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after the last one")
     parser.add_argument("--tokens", type=int, default=100, help="distinct viewer tokens")
     parser.add_argument("--procs", type=int, default=4, help="client processes")
+    parser.add_argument(
+        "--variant",
+        choices=["stock", "what-if", "both"],
+        default="stock",
+        help="what-if: a stream gives back its request's thread (serve_what_if)",
+    )
     parser.add_argument("--json")
     args = parser.parse_args()
+    variants = {"stock": [False], "what-if": [True], "both": [False, True]}[args.variant]
     sizes = args.clients or [1000]
     limit = raise_fd_limit()
     if max(sizes) + 1000 > limit:
@@ -374,9 +312,10 @@ def main() -> None:
         runs = []
         try:
             for n in sizes:
-                log(f"{n} streams on one gwm serve process ({db.kind})")
-                runs.append(run_size(args, env, handle.name, n))
-                log(json.dumps(runs[-1]))
+                for what_if in variants:
+                    log(f"{n} streams on one gwm serve process ({db.kind}, what-if={what_if})")
+                    runs.append(run_size(args, env, handle.name, n, what_if))
+                    log(json.dumps(runs[-1]))
         finally:
             os.unlink(handle.name)
         write_result(

@@ -403,7 +403,7 @@ def _until(condition: Any, timeout: float, what: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_callback_is_called_from_created_to_succeeded_then_removed(live, api, receiver) -> None:
-    from gwm.events.webhooks.deliver import deliver_round
+    from gwm.events.webhooks.rounds import deliver_round
 
     cluster, _ = live
     running = Instance.objects.filter(cluster=cluster, status="RUNNING").order_by("name").first()

@@ -91,14 +91,17 @@ def _stream(
         yield response, frames_of(response)
 
 
-def _events(frames: Iterator[Frame], count: int) -> list[Frame]:
-    """The next ``count`` frames that are not comments."""
+def _events(frames: Iterator[Frame], count: int, timeout: float = 5.0) -> list[Frame]:
+    """The next ``count`` frames that are not comments, within ``timeout`` seconds
+    (heartbeats keep coming, so the clock is read often)."""
+    deadline = time.monotonic() + timeout
     found: list[Frame] = []
     for frame in frames:
         if frame.fields:
             found.append(frame)
             if len(found) == count:
                 break
+        assert time.monotonic() < deadline, f"only {found} in {timeout} s"
     assert len(found) == count, f"the stream ended after {found}"
     return found
 
@@ -165,6 +168,14 @@ def test_a_resumed_stream_misses_nothing_and_repeats_nothing(
         while not second or second[-1] < written[-1]:
             second += [int(f.id or 0) for f in _events(frames, 1)]
     assert first + second == written  # in order, each once, none missing
+
+
+def test_last_event_id_wins_over_since(live_gwm: LiveGwm, admin_user: Any) -> None:
+    seqs = _record(5)
+    headers = {"Last-Event-ID": str(seqs[2])}
+    with _stream(live_gwm, _token(admin_user), f"?since={seqs[0]}", **headers) as (_, frames):
+        assert _beat(frames) == seqs[2]
+        assert [int(f.id or 0) for f in _events(frames, 2)] == seqs[3:]
 
 
 def test_a_heartbeat_carries_the_current_seq_and_never_an_id(
@@ -319,3 +330,16 @@ def test_a_bad_request_is_a_problem_before_the_stream_starts(
         assert answer.status_code == 401
         assert answer.headers["content-type"] == "application/problem+json"
     assert stream.stats() == {"subscribers": 0, "callers": 0}
+
+
+def test_the_document_declares_an_event_stream() -> None:
+    from gwm.api import api
+
+    operation = api.get_openapi_schema()["paths"][STREAM]["get"]
+    responses = {str(code): response for code, response in operation["responses"].items()}
+    assert list(responses["200"]["content"]) == ["text/event-stream"]
+    assert {"400", "401"} <= set(responses)
+    headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+    assert headers == ["Last-Event-ID"]
+    for frame in ("id: <seq>", ": seq=<N>", "event: reset", "event: overflow", "event: revoked"):
+        assert frame in operation["description"]

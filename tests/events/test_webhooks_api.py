@@ -278,3 +278,20 @@ def test_bad_delivery_parameters_are_400(api) -> None:
     answer = api.get(f"/api/v1/webhooks/{made['id']}/deliveries?status=lost")
     assert _problem(answer, 400, "bad_request")["parameter"] == "status"
     _problem(api.get(f"/api/v1/webhooks/{made['id']}/deliveries/99"), 404, "not_found")
+
+
+def test_a_hook_is_a_webhook_here_but_keeps_its_resource(api, admin_user) -> None:
+    hook = Webhook.objects.create(
+        owner=admin_user, kind="hook", url=PUBLIC, resources=["instance:prod/web1"], secrets=[]
+    )
+    plain = _create(api)
+    assert api.get(f"/api/v1/webhooks/{hook.pk}").json()["kind"] == "hook"
+    both = api.get("/api/v1/webhooks").json()["items"]
+    assert [w["id"] for w in both] == [hook.pk, plain["id"]]
+    hooks = api.get("/api/v1/webhooks?kind=hook").json()["items"]
+    assert [w["id"] for w in hooks] == [hook.pk]
+    assert api.get("/api/v1/webhooks?kind=other").status_code == 400
+    answer = _patch(api, f"/webhooks/{hook.pk}", {"resources": ["node"]})
+    assert _problem(answer, 409, "hook_field")
+    assert _patch(api, f"/webhooks/{hook.pk}", {"active": False}).json()["active"] is False
+    assert Webhook.objects.get(pk=hook.pk).resources == ["instance:prod/web1"]

@@ -63,13 +63,17 @@ def create_webhook(request: AuthedRequest, body: WebhookIn) -> Status[dict[str, 
 @router.get(
     "/webhooks",
     response={200: WebhookPage, 401: Problem},
-    summary="Your webhooks (global admins: everyone's), with their health",
+    summary="Your webhooks and hooks (global admins: everyone's), with their health",
     operation_id="gwm_events_api_list_webhooks",
 )
 def list_webhooks(
-    request: AuthedRequest, cursor: str | None = None, limit: int | None = None
+    request: AuthedRequest,
+    kind: str | None = param.Query(None, description="`webhook` or `hook` (default: both)"),
+    cursor: str | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    return selectors.webhooks_page(request.auth, cursor=cursor, limit=check_limit(limit))
+    limit = check_limit(limit)
+    return selectors.webhooks_page(request.auth, kind=kind, cursor=cursor, limit=limit)
 
 
 @router.get(
@@ -84,8 +88,9 @@ def get_webhook(request: AuthedRequest, webhook_id: int = WebhookId) -> dict[str
 
 @router.patch(
     "/webhooks/{webhook_id}",
-    response={200: WebhookOut, **WRITE},
+    response={200: WebhookOut, **WRITE, 409: Problem},
     summary="Change a webhook's URL, filters, payload or activity",
+    description="A hook's URL and filters are its resource's `/hook` (409 `hook_field`).",
     operation_id="gwm_events_api_update_webhook",
 )
 def update_webhook(

@@ -28,15 +28,18 @@ def is_admin(user: User) -> bool:
     return Grants.of(user).grant_for("admin", None) is not None
 
 
-def webhooks_visible(user: User, kind: str = WebhookKind.WEBHOOK) -> QuerySet[Webhook]:
-    rows = Webhook.objects.filter(kind=kind).select_related("owner")
+def webhooks_visible(user: User, kind: str | None = None) -> QuerySet[Webhook]:
+    """The webhooks (and hooks: they are webhooks of one resource) ``user`` may see."""
+    rows = Webhook.objects.select_related("owner")
+    if kind is not None:
+        rows = rows.filter(kind=kind)
     return rows if is_admin(user) else rows.filter(owner=user)
 
 
-def webhook_get(user: User, webhook_id: int, kind: str = WebhookKind.WEBHOOK) -> Webhook:
-    webhook = webhooks_visible(user, kind).filter(pk=webhook_id).first()
+def webhook_get(user: User, webhook_id: int) -> Webhook:
+    webhook = webhooks_visible(user).filter(pk=webhook_id).first()
     if webhook is None:
-        raise NotFound(f"no {kind} #{webhook_id}")
+        raise NotFound(f"no webhook #{webhook_id}")
     return webhook
 
 
@@ -132,9 +135,13 @@ def webhook_render(webhook: Webhook, health: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def webhooks_page(user: User, *, cursor: str | None, limit: int) -> dict[str, Any]:
+def webhooks_page(
+    user: User, *, kind: str | None, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    if kind is not None and kind not in WebhookKind.values:
+        raise BadRequest(f"kind is one of {', '.join(WebhookKind.values)}", parameter="kind")
     page = paginate(
-        webhooks_visible(user),
+        webhooks_visible(user, kind),
         columns=["id"],
         order_column="id",
         descending=False,

@@ -43,6 +43,8 @@ DISABLE_AFTER = timedelta(hours=24)
 #: At most this many secrets sign at once (the newest and those still overlapping).
 MAX_SECRETS = 5
 NOT_VISIBLE = "not visible to the owner any more"
+#: What a PATCH of /webhooks/{id} may change of a hook (its URL and types: its /hook PUT).
+HOOK_FIELDS = frozenset({"description", "payload", "active"})
 
 # -- who may ---------------------------------------------------------------------------
 
@@ -157,6 +159,12 @@ def webhook_update(webhook: Webhook, *, actor: User, **fields: Any) -> Webhook:
     """Change what was given. Turned active again, a webhook starts afresh: healthy, from
     the newest change on (what it missed meanwhile: replay)."""
     require_writer(actor)
+    managed = sorted(set(fields) - HOOK_FIELDS) if webhook.kind == WebhookKind.HOOK else []
+    if managed:
+        raise Conflict(
+            f"a hook's {managed[0]} is set by a PUT on its resource's /hook",
+            code="hook_field",
+        )
     checked = _checked(actor, fields)
     _within_token(actor, checked.get("clusters", webhook.clusters))
     webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)

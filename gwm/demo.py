@@ -168,15 +168,25 @@ def demo(
     # Before anything is created or printed: a taken port is one clear line.
     _check_ports(host, port, sim_port)
 
+    from gwm import serving
+
+    with serving.run_directory() as run_dir:
+        _serve_demo(
+            run_dir, host=host, port=port, sim_port=sim_port, nodes=nodes, instances=instances
+        )
+
+
+def _serve_demo(
+    run_dir: Path, *, host: str, port: int, sim_port: int, nodes: int, instances: int
+) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gwm.settings")
     from gwm.startup import django_setup
 
     django_setup()
-    import uvicorn
     from django.conf import settings
     from django.core.management import call_command
 
-    from gwm.embedded import start_embedded_workers
+    from gwm import serving
     from gwm.simulator.app import DEFAULT_USERS, Simulator
     from gwm.simulator.config import SimConfig
     from gwm.simulator.data import generate_cluster
@@ -202,14 +212,15 @@ def demo(
         raise typer.Exit(1) from None
     _register(running.url, running.cert_path)
     credentials = _credentials(settings.DATA_DIR)
-    workers = start_embedded_workers()
 
     base = f"http://{host}:{port}"
+    processes = settings.GWM_API_PROCESSES
     admin, operator = credentials["admin"], credentials["operator"]
     token = admin["token"]
     typer.echo(
         f"""
-gwm is running (embedded mode: SQLite in {settings.DATA_DIR}, in-process workers)
+gwm is running (embedded mode: SQLite in {settings.DATA_DIR}; {processes} API processes
+and the workers in this one)
 
   API            {base}/api/v1/
   API docs       {base}/api/v1/docs
@@ -230,9 +241,7 @@ simulated Ganeti cluster "{DEMO_CLUSTER}": {running.url} ({nodes} nodes, {instan
 """
     )
     try:
-        uvicorn.run(
-            "gwm.asgi:application", host=host, port=port, log_level="warning", lifespan="off"
-        )
+        with serving.embedded_workers(run_dir):
+            serving.serve_api(host, port, processes, log_level="warning")
     finally:
-        workers.stop()
         running.stop()

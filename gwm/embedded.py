@@ -1,8 +1,11 @@
-"""Embedded mode: the Celery worker and beat run as threads inside `gwm serve`.
+"""Embedded mode: the Celery worker and beat run as threads of one process.
 
-With the in-memory broker a message only exists inside this process, so the
-worker must live here too. Everything else is the same code as distributed
-mode: tasks still only read ids from the database, so nothing is lost when the
+`gwm serve` runs them in its supervising process, beside (not inside) its API
+processes, so requests never share an interpreter lock with sync rounds. With
+the in-memory broker a message only exists inside this process: the API
+processes' doorbells reach it as datagrams on ``doorbell`` (gwm.kit.localbus),
+and it sends them on. Everything else is the same code as distributed mode:
+tasks still only read ids from the database, so nothing is lost when the
 process stops (the sweeper re-rings overdue work on the next start).
 """
 
@@ -11,10 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
+
+from gwm.kit.enqueue import ring_from_doorbell
+from gwm.kit.localbus import Listener
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +39,21 @@ class EmbeddedWorkers:
     worker: WorkController
     beat: Beat
     thread: threading.Thread
+    doorbell: Listener | None = None
 
     def stop(self) -> None:
+        if self.doorbell is not None:
+            self.doorbell.close()
         self.beat.stop()
         self.worker.stop()
         self.thread.join(timeout=10)
 
 
-def start_embedded_workers(concurrency: int | None = None) -> EmbeddedWorkers:
+def start_embedded_workers(
+    concurrency: int | None = None, *, doorbell: Path | None = None
+) -> EmbeddedWorkers:
+    """The worker and beat as threads of this process; ``doorbell``: also take other
+    processes' doorbells on that socket."""
     from django.conf import settings
 
     from gwm.celery import app
@@ -60,5 +74,6 @@ def start_embedded_workers(concurrency: int | None = None) -> EmbeddedWorkers:
     thread.start()
     beat: Beat = EmbeddedService(app, thread=True)  # type: ignore[assignment]  # a _Threaded
     beat.start()
+    listener = Listener(doorbell, ring_from_doorbell) if doorbell is not None else None
     log.info("embedded workers started (%d threads) with beat", concurrency)
-    return EmbeddedWorkers(worker=worker, beat=beat, thread=thread)
+    return EmbeddedWorkers(worker=worker, beat=beat, thread=thread, doorbell=listener)

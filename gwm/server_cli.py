@@ -29,26 +29,23 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8000,
     migrate: Annotated[bool, typer.Option(help="apply migrations before serving")] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="API processes (default: GWM_API_PROCESSES, 2-4 by cores)", min=1),
+    ] = None,
 ) -> None:
-    """Serve the API (embedded mode also runs the workers in this process)."""
-    import uvicorn
+    """Serve the API in several processes (embedded mode also runs the workers, in this one)."""
+    from gwm import serving
 
     exit_if_port_taken("serve", host, port, what="the API", choose="--port")
-    django_setup()
-    from django.conf import settings
+    with serving.run_directory() as run_dir:
+        django_setup()
+        from django.conf import settings
 
-    if migrate:
-        _manage("migrate", "--no-input", "-v", "0")
-    workers = None
-    if settings.GWM_EMBEDDED:
-        from gwm.embedded import start_embedded_workers
-
-        workers = start_embedded_workers()
-    try:
-        uvicorn.run("gwm.asgi:application", host=host, port=port, log_level="info", lifespan="off")
-    finally:
-        if workers is not None:
-            workers.stop()
+        if migrate:
+            _manage("migrate", "--no-input", "-v", "0")
+        with serving.embedded_workers(run_dir):
+            serving.serve_api(host, port, processes or settings.GWM_API_PROCESSES)
 
 
 @app.command()

@@ -108,15 +108,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "gwm.middleware.ProblemMiddleware",
+    # Django's security, common and clickjacking middleware and gwm's problem bodies.
+    "gwm.middleware.EdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# What /api/ requests pass through when served (gwm.asgi): bearer tokens need no
+# sessions, CSRF or messages. The test client runs MIDDLEWARE, which starts the same.
+GWM_API_MIDDLEWARE = MIDDLEWARE[:1]
 
 ROOT_URLCONF = "gwm.urls"
 ASGI_APPLICATION = "gwm.asgi.application"
@@ -150,6 +152,11 @@ def _database() -> dict[str, object]:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write
         # lock at BEGIN so two writers queue instead of failing mid-transaction.
+        # A connection outlives its request: opening one (and Django registering its SQL
+        # functions on it) costs more than a cached read. The API's threads are reused
+        # (gwm.kit.asgi_threads), so their connections are too.
+        config["CONN_MAX_AGE"] = 600
+        config["CONN_HEALTH_CHECKS"] = True
         config["OPTIONS"] = {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
@@ -219,6 +226,9 @@ CELERY_BEAT_SCHEDULE = {
 GWM_CHANGES_RETENTION_DAYS = _env_int("GWM_CHANGES_RETENTION_DAYS", 7)
 # Check every event served against its JSON Schema (the test suite turns it on).
 GWM_VALIDATE_EVENTS = _env_bool("GWM_VALIDATE_EVENTS", False)
+# Check every cached read's JSON against its declared response schema before sending it
+# (the test suite turns it on; for a list of 100 full instances it costs more than the query).
+GWM_VALIDATE_RESPONSES = _env_bool("GWM_VALIDATE_RESPONSES", False)
 # Webhook and hook targets in these networks are allowed although they are loopback,
 # private or link-local (comma-separated CIDRs; empty: none of those).
 GWM_WEBHOOK_ALLOWED_NETWORKS = _env_list("GWM_WEBHOOK_ALLOWED_NETWORKS", "")
@@ -246,6 +256,19 @@ if GWM_JOB_LEASE_SECONDS < 2:
 GWM_WORKER_THREADS = _env_int("GWM_WORKER_THREADS", 16)
 
 GWM_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+# API processes `gwm serve` runs (embedded mode runs its worker in one more process).
+# How long an API process reuses a token it read (each process; revocations and user
+# changes made through gwm empty it at once). 0 reads the token on every request.
+GWM_TOKEN_CACHE_SECONDS = float(os.environ.get("GWM_TOKEN_CACHE_SECONDS", "1.0"))
+# Threads each API process keeps for requests' synchronous work (gwm.kit.asgi_threads);
+# more are made while more requests run at once, and let go afterwards.
+GWM_REQUEST_THREADS = _env_int("GWM_REQUEST_THREADS", 8)
+GWM_API_PROCESSES = _env_int("GWM_API_PROCESSES", max(2, min(4, os.cpu_count() or 1)))
+# Set by `gwm serve` for the processes it starts, never by hand: where its processes
+# wake each other's waiters (SQLite has no NOTIFY), and, in its API processes only,
+# the embedded worker's doorbell socket (gwm.kit.localbus).
+GWM_WAKE_DIR = os.environ.get("GWM_WAKE_DIR", "")
+GWM_DOORBELL_SOCKET = os.environ.get("GWM_DOORBELL_SOCKET", "")
 if GWM_EMBEDDED:
     # The in-memory transport is polled; kombu's default of 1 s would add up to
     # a second to every doorbell.

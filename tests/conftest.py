@@ -92,7 +92,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Every event the suite renders (feed, stream, webhooks) is checked against its schema."""
+    """Every event (feed, stream, webhooks) and every JSON response the suite renders is
+    checked against its schema; a token is read on every request (tests change tokens
+    behind gwm's back; tests/accounts/test_token_cache.py turns the cache on)."""
     from django.conf import settings
 
     settings.GWM_VALIDATE_EVENTS = True
+    settings.GWM_VALIDATE_RESPONSES = True
+    settings.GWM_TOKEN_CACHE_SECONDS = 0

@@ -4,19 +4,28 @@ A writer calls :func:`publish_on_commit` inside its transaction. After the
 commit every waiter of that channel in this process is woken through its
 event loop. On PostgreSQL the same channel is also sent with ``pg_notify``,
 which PostgreSQL delivers only at commit, to every API process: each runs
-one LISTEN thread that wakes its own waiters. So embedded mode (one process)
-and distributed mode (workers elsewhere) wake waiters the same way.
+one LISTEN thread that wakes its own waiters. On SQLite, the processes of one
+`gwm serve` (several API processes and the worker's) send the channel to each
+other as a datagram (gwm.kit.localbus) in ``GWM_WAKE_DIR``, which `gwm serve`
+sets. Wake-ups are hints either way: waiters recheck on their own now and then
+(gwm.events.waiting), so a lost one delays, never hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
+
+from gwm.kit import localbus
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,14 @@ class Broadcaster:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[Subscription]] = defaultdict(set)
+        self._callbacks: dict[str, list[Callable[[], None]]] = defaultdict(list)
+
+    def on_publish(self, channel: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (quickly, in the publishing thread) on every publish of
+        ``channel`` in this process, from this or (through the listener) another one."""
+        with self._lock:
+            self._callbacks[channel].append(callback)
+        _ensure_listener()
 
     def subscribe(self, channel: str) -> Subscription:
         entry = (asyncio.get_running_loop(), asyncio.Event())
@@ -60,6 +77,9 @@ class Broadcaster:
     def publish(self, channel: str) -> None:
         with self._lock:
             waiters = list(self._waiters.get(channel, ()))
+            callbacks = list(self._callbacks.get(channel, ()))
+        for callback in callbacks:
+            callback()
         for loop, event in waiters:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(event.set)
@@ -70,6 +90,8 @@ class Broadcaster:
 
 
 broadcaster = Broadcaster()
+#: Guards starting this process's one listener (LISTEN thread or wake-up socket).
+_listener_lock = threading.Lock()
 
 
 def publish_on_commit(channel: str) -> None:
@@ -77,18 +99,59 @@ def publish_on_commit(channel: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [PG_CHANNEL, channel])
-    transaction.on_commit(lambda: broadcaster.publish(channel))
+        transaction.on_commit(lambda: broadcaster.publish(channel))
+    else:
+        transaction.on_commit(lambda: _publish_here_and_to_peers(channel))
+
+
+def _publish_here_and_to_peers(channel: str) -> None:
+    broadcaster.publish(channel)
+    directory = _wake_dir()
+    if directory is None:
+        return
+    own = _own_wake_socket(directory)
+    payload = channel.encode()
+    for peer in localbus.peers(directory, WAKE_PREFIX):
+        if peer != own:
+            localbus.send(peer, payload)
+
+
+# -- wake-ups between the processes of one `gwm serve` (SQLite) -------------------
+
+WAKE_PREFIX = "wake-"
+_wake_listener: localbus.Listener | None = None
+
+
+def _wake_dir() -> Path | None:
+    return Path(settings.GWM_WAKE_DIR) if settings.GWM_WAKE_DIR else None
+
+
+def _own_wake_socket(directory: Path) -> Path:
+    return directory / f"{WAKE_PREFIX}{os.getpid()}.sock"
+
+
+def _ensure_wake_listener() -> None:
+    """Listen for other processes' wake-ups (once per process, when it first has waiters)."""
+    global _wake_listener
+    directory = _wake_dir()
+    if directory is None:
+        return
+    with _listener_lock:
+        if _wake_listener is None:
+            _wake_listener = localbus.Listener(
+                _own_wake_socket(directory), lambda payload: broadcaster.publish(payload.decode())
+            )
 
 
 # -- PostgreSQL LISTEN ---------------------------------------------------------
 
-_listener_lock = threading.Lock()
 _listener: threading.Thread | None = None
 
 
 def _ensure_listener() -> None:
     global _listener
     if connection.vendor != "postgresql":
+        _ensure_wake_listener()
         return
     with _listener_lock:
         if _listener is not None and _listener.is_alive():

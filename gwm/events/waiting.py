@@ -7,6 +7,10 @@ it; then it sleeps on the channels' events, reloads on every wake-up and
 answers as soon as the load moved, or with the last load when the timeout
 passes. The loads run in Django's thread pool; the waiting itself is an
 asyncio wait, so a thousand waiters hold no thread between wake-ups.
+
+Wake-ups are hints (a listener may be reconnecting, a datagram between two
+processes may be dropped), so a waiter also reloads every ``RECHECK_SECONDS``
+without one: a lost wake-up delays an answer by that much, never to the timeout.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from asgiref.sync import sync_to_async
 from gwm.events.notify import broadcaster
 
 T = TypeVar("T")
+
+RECHECK_SECONDS = 5.0
 
 
 async def wait_until_moved(
@@ -48,11 +54,13 @@ async def wait_until_moved(
         while (remaining := deadline - time.monotonic()) > 0:
             waiters = [asyncio.ensure_future(event.wait()) for event in events]
             done, pending = await asyncio.wait(
-                waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                waiters,
+                timeout=min(remaining, RECHECK_SECONDS),
+                return_when=asyncio.FIRST_COMPLETED,
             )
             for waiter in pending:
                 waiter.cancel()
-            if not done:
+            if not done and remaining <= RECHECK_SECONDS:
                 break
             for event in events:
                 event.clear()

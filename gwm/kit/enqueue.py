@@ -4,14 +4,27 @@ The broker is only a doorbell (tasks take ids and re-read the database), so a
 doorbell rung before the commit could wake a worker that finds nothing yet,
 and one rung for a transaction that rolled back would wake it for nothing.
 Ringing by name keeps the layers one-way: a service never imports its tasks.
+
+In an API process of `gwm serve` (embedded mode) the worker lives in another
+process with an in-memory broker, so the doorbell goes to that process as a
+datagram (``GWM_DOORBELL_SOCKET``, gwm.kit.localbus), which sends the task
+there. A doorbell that does not arrive is re-rung by the sweepers.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
+
+from gwm.kit import localbus
+
+log = logging.getLogger(__name__)
 
 
 def ring_after_commit(task: str, *args: Any, **kwargs: Any) -> None:
@@ -21,4 +34,17 @@ def ring_after_commit(task: str, *args: Any, **kwargs: Any) -> None:
 
 def ring(task: str, *args: Any, **kwargs: Any) -> None:
     """Send ``task`` now (from a worker: the next step of work already committed)."""
+    if settings.GWM_DOORBELL_SOCKET:
+        doorbell = json.dumps({"task": task, "args": args, "kwargs": kwargs}).encode()
+        if not localbus.send(Path(settings.GWM_DOORBELL_SOCKET), doorbell, wait=True):
+            log.warning(
+                "the worker process did not take the doorbell for %s; the sweeper will", task
+            )
+        return
     current_app.send_task(task, args=args, kwargs=kwargs)
+
+
+def ring_from_doorbell(payload: bytes) -> None:
+    """In the worker process: send the task an API process's doorbell names."""
+    doorbell = json.loads(payload)
+    current_app.send_task(doorbell["task"], args=doorbell["args"], kwargs=doorbell["kwargs"])

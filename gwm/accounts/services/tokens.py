@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hmac
 import ipaddress
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -16,7 +19,7 @@ from gwm.accounts.models import ApiToken, Profile
 from gwm.accounts.services.audit import audit_record
 from gwm.accounts.tokens import key_id_of, new_token, newest_pepper, token_hash
 from gwm.errors import ValidationFailed
-from gwm.events.notify import GRANTS_CHANNEL, publish_on_commit
+from gwm.events.notify import GRANTS_CHANNEL, broadcaster, publish_on_commit
 
 LAST_USED_EVERY = timedelta(minutes=1)  # touch last_used_at at most this often
 
@@ -184,13 +187,64 @@ def _from_allowed_network(token: ApiToken, address: str | None) -> bool:
     return any(where in ipaddress.ip_network(net) for net in token.networks)
 
 
+class _SeenTokens:
+    """The tokens this process read in the last ``GWM_TOKEN_CACHE_SECONDS``, by key id.
+
+    Reading a token costs a query per request; under load that is most of a
+    cached read. An entry is only a copy of the row: the secret is still checked
+    against its hash, and expiry, the user's state and the address on every use.
+    Every write that changes who may do what (a revocation, a user deactivated:
+    GRANTS_CHANNEL, from any process) empties it, and an entry is never older than
+    the setting (1 s), which bounds a change made behind gwm's back (the admin site).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, tuple[float, ApiToken]] = {}
+        self._listening = False
+
+    def get(self, key_id: str) -> ApiToken | None:
+        with self._lock:
+            seen = self._rows.get(key_id)
+        if seen is None or time.monotonic() - seen[0] > settings.GWM_TOKEN_CACHE_SECONDS:
+            return None
+        token = copy.copy(seen[1])  # each request gets its own token and user instances
+        token.user = copy.copy(seen[1].user)
+        return token
+
+    def put(self, key_id: str, token: ApiToken) -> None:
+        if settings.GWM_TOKEN_CACHE_SECONDS <= 0:
+            return
+        if not self._listening:
+            broadcaster.on_publish(GRANTS_CHANNEL, self.clear)
+            self._listening = True
+        with self._lock:
+            self._rows[key_id] = (time.monotonic(), token)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+_seen = _SeenTokens()
+
+
+def _token_row(key_id: str) -> ApiToken | None:
+    token = _seen.get(key_id)
+    if token is None:
+        token = ApiToken.objects.select_related("user").filter(prefix=key_id).first()
+        if token is not None:
+            _seen.put(key_id, token)
+    return token
+
+
 def token_authenticate(plaintext: str, address: str | None = None) -> ApiToken | None:
     """The live token ``plaintext`` names, used from ``address``; None when it is unknown,
     wrong, expired, revoked, its user inactive, or ``address`` is outside its networks."""
     key_id = key_id_of(plaintext)
     if key_id is None:
         return None
-    token = ApiToken.objects.select_related("user").filter(prefix=key_id).first()
+    token = _token_row(key_id)
     if token is None:
         return None
     expected = token_hash(plaintext, token.pepper)
@@ -205,4 +259,5 @@ def token_authenticate(plaintext: str, address: str | None = None) -> ApiToken |
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_from=address)
         token.last_used_at, token.last_used_from = now, address
+        _seen.clear()  # the copies kept hold the old stamp
     return token

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
@@ -32,6 +32,7 @@ from gwm.events.feed import Filters, page_read
 from gwm.events.stream import frames
 from gwm.events.stream.callers import in_thread
 from gwm.events.stream.hub import Hub, Subscriber, hub_here
+from gwm.kit.asgi_threads import release_request_thread
 
 log = logging.getLogger(__name__)
 
@@ -150,27 +151,12 @@ def _close_connection() -> None:
     connection.close()  # looked up here: the connection of the thread this runs in
 
 
-def _release_request_thread() -> None:
-    """End the thread Django keeps for this request's sync work (authentication, the
-    middleware); another is started if the request's end needs one.
-
-    A stream lives for hours, and an idle thread per stream would cost more memory
-    than everything else the stream holds: ten thousand streams, ten thousand threads.
-    """
-    context = SyncToAsync.thread_sensitive_context.get(None)
-    if context is None:
-        return
-    executor = SyncToAsync.context_to_thread_executor.pop(context, None)
-    if executor is not None:
-        executor.shutdown(wait=False)
-
-
 async def stream_of(user: User, filters: Filters, cursor: int | None) -> AsyncIterator[bytes]:
     """The frames of one client's stream; leaving the hub however it ends."""
     # A stream lives for hours: let go of the connection its request opened
     # (authentication), or every open stream would hold one.
     await sync_to_async(_close_connection)()
-    _release_request_thread()
+    release_request_thread()
     hub = hub_here()  # the loop's that serves the response, found once it runs
     limit = int(settings.GWM_STREAM_BUFFER_EVENTS)
     subscriber = await hub.join(user, filters, limit)

@@ -280,20 +280,49 @@ class NetworkQuery(ListQuery):
     ordering: str | None = _ordering(NETWORKS)
 
 
-class InstanceQuery(ListQuery):
-    fields: str | None = _fields(INSTANCES)
-    ordering: str | None = _ordering(INSTANCES)
-    cluster: list[str] | None = _or_list("cluster names")
-    status: list[str] | None = _or_list("statuses")
-    node: list[str] | None = _or_list("primary nodes")
-    tag: list[str] | None = _or_list("tags")
-    search: str | None = Field(None, description="the name contains this")
+# The instance list's selection (fields, ordering, filters): its pages and its export.
+_I_FIELDS: Any = _fields(INSTANCES)
+_I_ORDERING: Any = _ordering(INSTANCES)
+_I_CLUSTER: Any = _or_list("cluster names")
+_I_STATUS: Any = _or_list("statuses")
+_I_NODE: Any = _or_list("primary nodes")
+_I_TAG: Any = _or_list("tags")
+_I_SEARCH: Any = Field(None, description="the name contains this")
+
+
+def _instance_filters(query: InstanceExportQuery | InstanceQuery) -> InstanceFilters:
+    return InstanceFilters(
+        cluster=_joined(query.cluster),
+        status=_joined(query.status),
+        node=_joined(query.node),
+        tag=_joined(query.tag),
+        search=query.search,
+    )
+
+
+class InstanceExportQuery(Schema):
+    """The instance list's filters, fields and ordering, without pages."""
+
+    fields: str | None = _I_FIELDS
+    ordering: str | None = _I_ORDERING
+    cluster: list[str] | None = _I_CLUSTER
+    status: list[str] | None = _I_STATUS
+    node: list[str] | None = _I_NODE
+    tag: list[str] | None = _I_TAG
+    search: str | None = _I_SEARCH
 
     def filters(self) -> InstanceFilters:
-        return InstanceFilters(
-            cluster=_joined(self.cluster),
-            status=_joined(self.status),
-            node=_joined(self.node),
-            tag=_joined(self.tag),
-            search=self.search,
-        )
+        return _instance_filters(self)
+
+
+class InstanceQuery(ListQuery):
+    fields: str | None = _I_FIELDS
+    ordering: str | None = _I_ORDERING
+    cluster: list[str] | None = _I_CLUSTER
+    status: list[str] | None = _I_STATUS
+    node: list[str] | None = _I_NODE
+    tag: list[str] | None = _I_TAG
+    search: str | None = _I_SEARCH
+
+    def filters(self) -> InstanceFilters:
+        return _instance_filters(self)

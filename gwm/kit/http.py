@@ -24,7 +24,7 @@ from pydantic import BaseModel
 _FRESHNESS = re.compile(rb'"synced_at":(?:"[^"]*"|null)')
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     # orjson's own datetime form (microseconds, "+00:00") is not the API's.
     if isinstance(value, datetime):
         return rfc3339(value)
@@ -48,7 +48,7 @@ def json_with_etag(request: HttpRequest, payload: Any, schema: type[BaseModel]) 
     """
     if settings.GWM_VALIDATE_RESPONSES:
         schema.__pydantic_validator__.validate_python(payload)
-    body = orjson.dumps(payload, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    body = orjson.dumps(payload, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
     etag = 'W/"' + hashlib.blake2b(_FRESHNESS.sub(b"", body), digest_size=16).hexdigest() + '"'
     matches = _if_none_match(request)
     if etag.removeprefix("W/") in matches or "*" in matches:

@@ -296,6 +296,7 @@ RULES: dict[str, Rule] = {
         f"POST {C}/networks/{{network}}/actions", "network", "network", AB
     ),
     "GET /api/v1/instances": Rule(always(200)),
+    "GET /api/v1/instances/export": Rule(always(200)),
     f"GET {C}/instances": Rule(cluster_read, AB),
     f"POST {C}/instances": _op(f"POST {C}/instances", "instance", "create", AB),
     f"GET {I}": Rule(instance_read, ABC),

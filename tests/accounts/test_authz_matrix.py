@@ -359,12 +359,17 @@ def _judge(
         if fingerprint() != before:
             return f"refused with {got} but wrote"
         return None
-    data: Any = answer.json() if answer.content else None
+    data: Any = answer.json() if answer.content and _is_json(answer) else None
     if rule.effect == "dry" and (fingerprint() != before or not isinstance(data["ok"], bool)):
         return "a dry run kept something or gave no verdict"
     if not _effect(world, rule, caller, target, data):
         return f"{got} but not the change {rule.effect!r}: {content!r}"
     return None
+
+
+def _is_json(answer: Any) -> bool:
+    """JSON, not JSON lines (the export's application/x-ndjson)."""
+    return str(answer["Content-Type"]).startswith("application/json")
 
 
 def _check(world: World, keys: list[str]) -> None:

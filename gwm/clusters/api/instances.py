@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from django.http import HttpResponse
 from ninja import Query, Router, Status
 
@@ -24,10 +25,10 @@ from gwm.clusters.api.common import (
     IdempotencyKey,
     submit,
 )
-from gwm.clusters.schemas import InstanceOut, InstancePage, InstanceQuery
-from gwm.clusters.selectors.cache import cluster_get, instance_list, object_get
+from gwm.clusters.schemas import InstanceExportQuery, InstanceOut, InstancePage, InstanceQuery
+from gwm.clusters.selectors.cache import cluster_get, instance_export, instance_list, object_get
 from gwm.clusters.selectors.fields import INSTANCES
-from gwm.kit.http import json_with_etag
+from gwm.kit.http import json_default, json_with_etag
 from gwm.operations.actions import InstanceActionBody, InstanceCreate, InstanceModify
 from gwm.operations.schemas import ConsoleOut
 from gwm.operations.services.live import instance_console as console_of
@@ -51,6 +52,36 @@ router = Router()
 def list_instances(request: AuthedRequest, query: Query[InstanceQuery]) -> HttpResponse:
     page = instance_list(query.filters(), query.params(), user=request.auth)
     return json_with_etag(request, page, InstancePage)
+
+
+NDJSON = "application/x-ndjson"
+PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes as the API writes them (json_default)
+
+
+@router.get(
+    "/instances/export",
+    response={400: Problem, 401: Problem},
+    tags=["instances"],
+    summary="Every instance at once, as JSON lines",
+    description=(
+        "The instances of the list's filters, fields and ordering, all of them in one answer "
+        "(`application/x-ndjson`: one JSON object per line, no pages), for a client that "
+        "wants everything at once, e.g. `fields=name,status` of 100,000 instances."
+    ),
+    operation_id="gwm_clusters_api_export_instances",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "One instance (InstanceOut, or the chosen fields) per line",
+                "content": {NDJSON: {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def export_instances(request: AuthedRequest, query: Query[InstanceExportQuery]) -> HttpResponse:
+    chunks = instance_export(query.filters(), query.fields, query.ordering, user=request.auth)
+    lines = [orjson.dumps(item, default=json_default, option=PASSTHROUGH) for chunk in chunks for item in chunk]
+    return HttpResponse(b"\n".join(lines) + b"\n" if lines else b"", content_type=NDJSON)
 
 
 @router.get(

@@ -304,6 +304,169 @@ def apply_section(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+READ_LABELS = {
+    "gwm_names_all": "gwm `GET /api/v1/instances?fields=name,status&limit=100` (all clusters)",
+    "gwm_full_all": "gwm `GET /api/v1/instances?limit=100` (full objects, all clusters)",
+    "gwm_names_sandbox": (
+        "gwm `GET /api/v1/clusters/sandbox/instances?fields=name,status&limit=100`"
+    ),
+    "rapi_real_bulk": "real RAPI `GET /2/instances?bulk=1` (sandbox)",
+    "rapi_sim_bulk": "RAPI `GET /2/instances?bulk=1` (simulator)",
+}
+
+
+def _rounds(committed: dict[str, Any]) -> str:
+    """``sim: any 3, runtime 1`` (tiers with rounds only)."""
+    shown = []
+    for name, tiers in sorted(committed.items()):
+        counted = ", ".join(f"{tier} {n}" for tier, n in sorted(tiers.items()) if n)
+        shown.append(f"{name}: {counted or 'none'}")
+    return "; ".join(shown)
+
+
+def concurrency_section(r: dict[str, Any]) -> list[str]:
+    s = r.get("sqlite", {})
+    title = (
+        f"### Under concurrent load: `gwm serve` vs RAPI, {r['instances']:,} simulated "
+        f"instances ({r['nodes']} nodes) + the real sandbox"
+    )
+    if "reads" not in s:
+        why = s.get("failed") or "not asked for (`--db postgres`)"
+        return [title, "", f"Reads on SQLite: {why}.", "", *_writes_lines(r)]
+    processes = "; ".join(f"`{p['command']}` ({p['threads']} threads)" for p in s["processes"])
+    sandbox = s.get("sandbox_instances")
+    lines = [
+        title,
+        "",
+        f"gwm as a user starts it (`gwm serve --port P`, default configuration, {s['database']}, "
+        f"started and migrated in {s['serve_start_seconds']} s, stopped "
+        f"{s.get('serve_stopped') or '?'}); its process tree: {processes}. "
+        f"Registered through its API: the simulator (time scale 1, its own process; first "
+        f"sync {s['sim_first_sync_seconds']} s) and "
+        + (
+            f"the real sandbox ({sandbox['instances']} instances on {sandbox['nodes']} nodes at "
+            f"the time; first sync {s['sandbox_first_sync_seconds']} s)"
+            if sandbox
+            else f"no sandbox ({r.get('sandbox_skipped', 'left out')})"
+        )
+        + f", both syncing at the default intervals. `wrk` (2 threads; 1 for 1 client, "
+        f"`bench/wrk_report.lua`) for {r['seconds_per_load']:g} s per load; *req/s* counts "
+        "good responses only. *gwm CPU* is the whole `gwm serve` process tree's "
+        "user + system time over the load's wall time (/proc). *Rounds* are the sync rounds "
+        "gwm committed during the load, per cluster and tier (`any`: the cluster's "
+        "`synced_at` moved).",
+        "",
+        "| load | clients | req/s | p50 ms | p99 ms | gwm CPU (% of a core) | rounds | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for clients in ("c16", "c1"):
+        for label, x in s["reads"][clients].items():
+            lines.append(
+                f"| {READ_LABELS.get(label, label)} | {x['connections']} | "
+                f"**{x['requests_per_second']:g}** | {x['p50_ms']:g} | {x['p99_ms']:g} | "
+                f"{x['gwm_cpu_percent_of_one_core']:g} % | {_rounds(x['sync_rounds_committed'])} "
+                f"| {x['errors'] or '-'} |"
+            )
+    lines.append("")
+    targets = s["reads"]["targets"]
+    for label in ("gwm_names_all", "gwm_names_sandbox"):
+        t = targets.get(label)
+        if not t:
+            continue
+        lines.append(
+            f"- Target 1, {READ_LABELS[label]}, 16 clients: ≥ 50x real RAPI bulk's saturated "
+            f"rate: {_ok(t['ratio_met'])} ({t['ratio_to_real_rapi_bulk']}x); ≥ 800 req/s: "
+            f"{_ok(t['rate_met'])} ({t['requests_per_second']:g}); p99 ≤ 50 ms: "
+            f"{_ok(t['p99_met'])} ({t['p99_ms']:g} ms)."
+        )
+    full = targets["gwm_full_all"]
+    lines += [
+        f"- Target 1, full objects, 16 clients: ≥ 300 req/s: {_ok(full['rate_met'])} "
+        f"({full['requests_per_second']:g}).",
+        "",
+    ]
+    if "all_at_once" in s:
+        lines += _all_at_once_lines(s["all_at_once"], r["instances"])
+    lines += _writes_lines(r)
+    if s.get("failed"):
+        lines += [f"SQLite part failed: {s['failed']}.", ""]
+    return lines
+
+
+def _all_at_once_lines(a: dict[str, Any], instances: int) -> list[str]:
+    t = a["targets"]
+    refused = "; ".join(
+        f"`limit={k}` → {v.split(' ', 1)[0]}" for k, v in a["limits_refused"].items()
+    )
+    timing = (
+        "server time from gwm's `Server-Timing` header"
+        if a["server_timing_header"]
+        else "gwm sends no `Server-Timing` header: time to the last byte"
+    )
+    lines = [
+        f"Everything at once ({timing}, one keep-alive client, rounds interleaved with RAPI "
+        f"bulk on the {instances:,}-instance simulator), ms p50 / p95:",
+        "",
+        "| request | p50 / p95 |",
+        "|---|---|",
+        f"| one request, `fields=name,status&limit={a['limit_used']}` | "
+        f"{_ms(a['one_request_names_server_timing'] or a['one_request_names'])} |",
+        f"| cursor walk of all, `fields=name,status&limit={a['limit_used']}` "
+        f"({a['walk_names']['pages']} pages) | {_ms(a['walk_names'])} |",
+        f"| cursor walk of all, all fields, `limit={a['walk_full']['limit']}` "
+        f"({a['walk_full']['pages']} pages) | {_ms(a['walk_full'])} |",
+        f"| RAPI `GET /2/instances?bulk=1` on the simulator | {_ms(a['rapi_sim_bulk'])} |",
+        "",
+    ]
+    if t["all_in_one_request"]:
+        one = f"{_ok(t['one_request_met'])} ({t['one_request_p50_ms']:g} ms p50)"
+    else:
+        one = (
+            f"**not measurable**: gwm refuses a page of all {instances:,} ({refused}); the "
+            f"largest page it accepts, {a['limit_used']}, takes {t['one_request_p50_ms']:g} ms"
+        )
+    lines += [
+        f"- Target 2, all `name,status` in one request ≤ 50 ms: {one}.",
+        f"- Target 2, a cursor walk with all fields ≥ 100x faster than RAPI bulk: "
+        f"{_ok(t['walk_full_met'])} ({t['walk_full_ratio_to_rapi_bulk']}x).",
+        "",
+    ]
+    return lines
+
+
+def _writes_lines(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "Writes under load: concurrent writers (asyncio httpx, one keep-alive connection each) "
+        'POST `{"action": "reboot"}` to `/api/v1/clusters/sim/instances/<name>/actions`, '
+        "each on instances of its own, while gwm syncs (a `POST /api/v1/clusters/sim/sync` "
+        "as they start makes a full round of the simulator meet them); POST → response, ms:",
+        "",
+        "| database | writes | writers | accepted/s | p50 | p95 | p99 | status codes "
+        "| gwm CPU (% of a core) | rounds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for kind in ("sqlite", "postgres"):
+        part = r.get(kind)
+        if not part:
+            continue
+        label = "SQLite" if kind == "sqlite" else "PostgreSQL"
+        w = part.get("writes")
+        if not w:
+            lines.append(f"| {label} | failed: {part.get('failed', '?')} ||||||||")
+            verdicts.append(f"{label} **not measured**")
+            continue
+        x = w["latency"]
+        lines.append(
+            f"| {label} | {w['writes']} | {w['writers']} | {w['accepted_per_second']:g} | "
+            f"{x['p50_ms']:g} | {x['p95_ms']:g} | **{x['p99_ms']:g}** | {w['status_codes']} | "
+            f"{w['gwm_cpu_percent_of_one_core']:g} % | {_rounds(w['sync_rounds_committed'])} |"
+        )
+        verdicts.append(f"{label} {_ok(w['target_p99_met'])} ({x['p99_ms']:g} ms)")
+    lines += ["", f"- Target 5, POST → 202 p99 ≤ 50 ms: {'; '.join(verdicts)}.", ""]
+    return lines
+
+
 def render(run_dir: Path, command: str, source: str) -> str:
     results = [json.loads(p.read_text()) for p in sorted(run_dir.glob("*.json"))]
     if not results:
@@ -334,6 +497,8 @@ def render(run_dir: Path, command: str, source: str) -> str:
         lines += fast_section(r)
     for r in by_bench.get("steady", []):
         lines += steady_section(r)
+    for r in by_bench.get("concurrency", []):
+        lines += concurrency_section(r)
     if "sync_apply" in by_bench:
         variants = sorted(by_bench["sync_apply"], key=lambda r: r["variant"] != "stock")
         lines += apply_section(variants)

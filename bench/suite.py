@@ -1,8 +1,8 @@
 """Run every benchmark, each in its own process, and append the results to BENCHMARKS.md.
 
-    bench/run                      # the whole suite (≈ 15 min), appended to BENCHMARKS.md
+    bench/run                      # the whole suite (≈ 30 min), appended to BENCHMARKS.md
     bench/run --quick              # small sizes, a couple of minutes, printed only
-    bench/run --parts list,fast    # some parts: list, pg, sandbox, fast, steady, apply
+    bench/run --parts list,fast    # some parts: list, pg, sandbox, fast, steady, apply, concurrency
     bench/run --source head        # benchmark git HEAD instead of the working tree
 
 The code is copied to a temporary directory when the run starts (the
@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.common import PYTHON, ROOT, code_version, log
 from bench.report import render
 
-PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply")
+PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply", "concurrency")
 #: Parts run only when asked for (--parts): (b) without the A/B what-if rounds.
 EXTRA_PARTS = ("fast-plain",)
 WHAT_IF = "executemany,client-cache"
@@ -64,8 +64,14 @@ def plan(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], floa
         if quick
         else ["--size", "1000:25", "--size", "10000:100"]
     )
+    concurrency_args = ["--instances", "10000", "--nodes", "100"]
+    concurrency_args += ["--seconds", str(args.load_seconds)]
+    if quick:
+        concurrency_args = ["--instances", "2000", "--nodes", "20", "--seconds", "5"]
+        concurrency_args += ["--rounds", "3", "--writes", "200", "--sim-bulk-seconds", "30"]
     parts = {
         "list": ("list_api", [*list_args, "--db", "sqlite"], 900.0),
+        "concurrency": ("concurrency", concurrency_args, 1800.0 + 10 * args.load_seconds),
         "pg": ("list_api", [*list_args, "--db", "postgres"], 900.0),
         "sandbox": ("sandbox", ["--create", "5", "--rounds", "20"], 300.0),
         "fast": (
@@ -150,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--source", choices=["worktree", "head"], default="worktree")
     parser.add_argument("--steady-seconds", type=float, default=240.0)
+    parser.add_argument(
+        "--load-seconds", type=float, default=30.0, help="each wrk load of the concurrency part"
+    )
     parser.add_argument("--write", dest="write", action="store_true", default=None)
     parser.add_argument("--no-write", dest="write", action="store_false")
     args = parser.parse_args(argv)

@@ -56,6 +56,8 @@ FEATURES: list[str] = [
     "event-schemas",
     "webhooks",
     "resource-hooks",
+    "instance-export",
+    "server-timing",
 ]
 
 api = GwmNinjaAPI(

@@ -152,11 +152,6 @@ def _database() -> dict[str, object]:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write
         # lock at BEGIN so two writers queue instead of failing mid-transaction.
-        # A connection outlives its request: opening one (and Django registering its SQL
-        # functions on it) costs more than a cached read. The API's threads are reused
-        # (gwm.kit.asgi_threads), so their connections are too.
-        config["CONN_MAX_AGE"] = 600
-        config["CONN_HEALTH_CHECKS"] = True
         config["OPTIONS"] = {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from gwm.kit.jsonfield import JSONField
+
 
 class ClusterStatus(models.TextChoices):
     PROVISIONING = "PROVISIONING"
@@ -66,8 +68,8 @@ class Cluster(models.Model):
     uuid = models.CharField(max_length=64, blank=True, default="")
     master = models.CharField(max_length=255, blank=True, default="")
     software_version = models.CharField(max_length=32, blank=True, default="")
-    info = models.JSONField(default=dict, blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    info = JSONField(default=dict, blank=True)
+    tags = JSONField(default=list, blank=True)
     ctime = models.FloatField(null=True, blank=True)
     mtime = models.FloatField(null=True, blank=True)
 
@@ -82,7 +84,7 @@ class Cluster(models.Model):
     next_runtime_at = models.DateTimeField(null=True, blank=True)
     next_slow_at = models.DateTimeField(null=True, blank=True)
     last_job_id = models.BigIntegerField(default=0, help_text="highest Ganeti job id seen")
-    open_job_ids = models.JSONField(
+    open_job_ids = JSONField(
         default=list, blank=True, help_text="Ganeti jobs seen unfinished, re-read until they end"
     )
 
@@ -106,7 +108,7 @@ class CachedObject(models.Model):
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=255)
     uuid = models.CharField(max_length=64, blank=True, default="")
-    tags = models.JSONField(default=list, blank=True)
+    tags = JSONField(default=list, blank=True)
     serial_no = models.BigIntegerField(null=True, blank=True)
     ctime = models.FloatField(null=True, blank=True)
     mtime = models.FloatField(null=True, blank=True)
@@ -133,7 +135,7 @@ class Node(CachedObject):
     group_name = models.CharField(max_length=255, blank=True, default="")
     primary_ip = models.CharField(max_length=64, blank=True, default="")
     secondary_ip = models.CharField(max_length=64, blank=True, default="")
-    ndparams = models.JSONField(default=dict, blank=True)
+    ndparams = JSONField(default=dict, blank=True)
     # Resources: runtime fields, refreshed by the runtime sweep.
     memory_total = models.BigIntegerField(null=True, blank=True)
     memory_free = models.BigIntegerField(null=True, blank=True)
@@ -146,8 +148,8 @@ class Node(CachedObject):
     cpu_nodes = models.IntegerField(null=True, blank=True)
     cpu_sockets = models.IntegerField(null=True, blank=True)
     cpu_cores = models.IntegerField(null=True, blank=True)
-    primary_instances = models.JSONField(default=list, blank=True)
-    secondary_instances = models.JSONField(default=list, blank=True)
+    primary_instances = JSONField(default=list, blank=True)
+    secondary_instances = JSONField(default=list, blank=True)
     reachable = models.BooleanField(
         null=True, blank=True, help_text="did the node answer the last runtime sweep"
     )
@@ -163,11 +165,11 @@ class Node(CachedObject):
 class NodeGroup(CachedObject):
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="groups")
     alloc_policy = models.CharField(max_length=32, blank=True, default="")
-    node_list = models.JSONField(default=list, blank=True)
-    ipolicy = models.JSONField(default=dict, blank=True)
-    diskparams = models.JSONField(default=dict, blank=True)
-    ndparams = models.JSONField(default=dict, blank=True)
-    networks = models.JSONField(default=list, blank=True)
+    node_list = JSONField(default=list, blank=True)
+    ipolicy = JSONField(default=dict, blank=True)
+    diskparams = JSONField(default=dict, blank=True)
+    ndparams = JSONField(default=dict, blank=True)
+    networks = JSONField(default=list, blank=True)
 
     class Meta(CachedObject.Meta):
         constraints = [
@@ -185,8 +187,8 @@ class Network(CachedObject):
     free_count = models.IntegerField(null=True, blank=True)
     reserved_count = models.IntegerField(null=True, blank=True)
     map = models.TextField(blank=True, default="")
-    group_list = models.JSONField(default=list, blank=True)
-    inst_list = models.JSONField(default=list, blank=True)
+    group_list = JSONField(default=list, blank=True)
+    inst_list = JSONField(default=list, blank=True)
     external_reservations = models.TextField(blank=True, default="")
 
     class Meta(CachedObject.Meta):
@@ -207,21 +209,21 @@ class Instance(CachedObject):
 
     os = models.CharField(max_length=128, blank=True, default="")
     primary_node = models.CharField(max_length=255, blank=True, default="")
-    secondary_nodes = models.JSONField(default=list, blank=True)
+    secondary_nodes = JSONField(default=list, blank=True)
     disk_template = models.CharField(max_length=32, blank=True, default="")
     memory = models.BigIntegerField(null=True, blank=True, help_text="MiB (beparams maxmem)")
     vcpus = models.IntegerField(null=True, blank=True)
-    disks = models.JSONField(default=list, blank=True)
-    nics = models.JSONField(default=list, blank=True)
+    disks = JSONField(default=list, blank=True)
+    nics = JSONField(default=list, blank=True)
     disk_usage = models.BigIntegerField(null=True, blank=True)
     network_port = models.IntegerField(null=True, blank=True)
-    beparams = models.JSONField(default=dict, blank=True)
-    hvparams = models.JSONField(default=dict, blank=True)
-    osparams = models.JSONField(default=dict, blank=True)
-    custom_beparams = models.JSONField(default=dict, blank=True)
-    custom_hvparams = models.JSONField(default=dict, blank=True)
-    custom_osparams = models.JSONField(default=dict, blank=True)
-    custom_nicparams = models.JSONField(default=list, blank=True)
+    beparams = JSONField(default=dict, blank=True)
+    hvparams = JSONField(default=dict, blank=True)
+    osparams = JSONField(default=dict, blank=True)
+    custom_beparams = JSONField(default=dict, blank=True)
+    custom_hvparams = JSONField(default=dict, blank=True)
+    custom_osparams = JSONField(default=dict, blank=True)
+    custom_nicparams = JSONField(default=list, blank=True)
     # "\ntag1\ntag2\n": lets ?tag= filter with one portable LIKE on SQLite and PostgreSQL.
     tag_index = models.TextField(blank=True, default="")
     held_by_job = models.BigIntegerField(

@@ -259,5 +259,5 @@ def token_authenticate(plaintext: str, address: str | None = None) -> ApiToken |
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_from=address)
         token.last_used_at, token.last_used_from = now, address
-        _seen.clear()  # the copies kept hold the old stamp
+        _seen.put(key_id, token)  # the kept copy holds the old stamp
     return token

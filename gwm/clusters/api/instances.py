@@ -80,7 +80,11 @@ PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes as the API writes the
 )
 def export_instances(request: AuthedRequest, query: Query[InstanceExportQuery]) -> HttpResponse:
     chunks = instance_export(query.filters(), query.fields, query.ordering, user=request.auth)
-    lines = [orjson.dumps(item, default=json_default, option=PASSTHROUGH) for chunk in chunks for item in chunk]
+    lines = [
+        orjson.dumps(item, default=json_default, option=PASSTHROUGH)
+        for chunk in chunks
+        for item in chunk
+    ]
     return HttpResponse(b"\n".join(lines) + b"\n" if lines else b"", content_type=NDJSON)
 
 

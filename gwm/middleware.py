@@ -111,7 +111,7 @@ class EdgeMiddleware:
             hook = getattr(step, "process_response", None)
             if hook is not None:
                 response = hook(request, response)
-        # The server's own time (RFC: W3C Server Timing), for a client telling it from the
+        # The server's own time (W3C Server Timing), for a client telling it from the
         # network's; a stream's is the time to its first byte.
         response["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
         return response

@@ -483,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         "--db", default="sqlite,postgres", help="reads and writes on sqlite; writes on postgres"
     )
     parser.add_argument("--no-sandbox", action="store_true", help="leave the real sandbox out")
+    parser.add_argument("--writes-only", action="store_true", help="no reads on sqlite either")
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
@@ -517,7 +518,13 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     database.create()
                     serve_and_measure(
-                        args, host, sandbox, database, names, wrk if kind == "sqlite" else None, out
+                        args,
+                        host,
+                        sandbox,
+                        database,
+                        names,
+                        wrk if kind == "sqlite" and not args.writes_only else None,
+                        out,
                     )
                 except Exception as exc:  # keep what was measured
                     log(f"{kind}: failed: {exc!r}")

@@ -283,15 +283,18 @@ def apply_section(results: list[dict[str, Any]]) -> list[str]:
         "",
         "`bench.sync_apply`: the real `sync.read_*` functions against a simulator at time "
         "scale 0 (so only gwm's and the simulator's own work counts), then "
-        "`sync.apply_round`. *executemany* is the proposed change (see the recommendations): "
-        "`QuerySet.bulk_update` replaced in that process by one `UPDATE … WHERE id = %s` "
-        "sent with `executemany`. Seconds.",
+        "`gwm.clusters.services.cache.round_write` (changed rows written with one "
+        "`UPDATE … WHERE id = %s` sent with `executemany`). Seconds.",
         "",
     ]
     header = "| phase | changes |"
     rule = "|---|---|"
     for r in results:
-        header += f" read ({r['variant']}) | apply ({r['variant']}) |"
+        header += (
+            " read | apply |"
+            if len(results) == 1
+            else f" read ({r['variant']}) | apply ({r['variant']}) |"
+        )
         rule += "---|---|"
     lines += [header, rule]
     for index, phase in enumerate(first["phases"]):
@@ -500,7 +503,7 @@ def render(run_dir: Path, command: str, source: str) -> str:
     for r in by_bench.get("concurrency", []):
         lines += concurrency_section(r)
     if "sync_apply" in by_bench:
-        variants = sorted(by_bench["sync_apply"], key=lambda r: r["variant"] != "stock")
+        variants = sorted(by_bench["sync_apply"], key=lambda r: r.get("variant") != "stock")
         lines += apply_section(variants)
     lines += ["Commands of the parts:", ""]
     lines += [f"- `{r['command']}`" for r in results]

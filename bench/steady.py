@@ -9,7 +9,7 @@ sync the simulators' counters are reset and the run lasts ``--seconds``;
 then each simulator says how many RAPI requests gwm made and how much
 simulated master time (``cost_seconds``) they cost.
 
-``--interval-scale K`` divides the fast/runtime/slow intervals by K to see
+``--interval-scale K`` divides the watch/fast/runtime/slow intervals by K to see
 more rounds in a short run; the per-minute figures are then divided by K
 too, which holds only while the budget stretch (tasks.RUNTIME_BUDGET /
 FAST_BUDGET) does not kick in, so the default is 1 (no scaling).
@@ -26,8 +26,13 @@ from typing import Any
 from bench import whatif
 from bench.common import SimHost, bench_django, log, machine_info, register, write_result
 
-DEFAULT_INTERVALS = {"fast_interval": 5.0, "runtime_interval": 15.0, "slow_interval": 60.0}
-TIERS = ("fast", "runtime", "slow")
+DEFAULT_INTERVALS = {
+    "watch_interval": 1.0,
+    "fast_interval": 5.0,
+    "runtime_interval": 15.0,
+    "slow_interval": 60.0,
+}
+TIERS = ("watch", "fast", "runtime", "slow")
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from bench.report import render
 PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply", "concurrency")
 #: Parts run only when asked for (--parts): (b) without the A/B what-if rounds.
 EXTRA_PARTS = ("fast-plain",)
-WHAT_IF = "executemany,client-cache"
+WHAT_IF = "client-cache"
 HEADER = """# gwm benchmarks
 
 Written by `bench/run` (see `bench/README.md`); every run appends one section
@@ -93,25 +93,10 @@ def plan(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], floa
     )
     chosen = []
     for number, part in enumerate(args.parts):
-        if part == "apply":  # the stock code, then the proposed bulk update, side by side
-            for variant in ("stock", "executemany"):
-                target = out / f"{number:02d}-apply-{variant}.json"
-                chosen.append(
-                    (
-                        f"apply ({variant})",
-                        [
-                            PYTHON,
-                            "-m",
-                            "bench.sync_apply",
-                            *apply_size,
-                            "--variant",
-                            variant,
-                            "--json",
-                            str(target),
-                        ],
-                        600.0,
-                    )
-                )
+        if part == "apply":  # the cache's write of one round, at the size of the run
+            target = out / f"{number:02d}-apply.json"
+            argv = [PYTHON, "-m", "bench.sync_apply", *apply_size, "--json", str(target)]
+            chosen.append(("apply", argv, 600.0))
             continue
         module, argv, timeout = parts[part]
         target = out / f"{number:02d}-{part}.json"

@@ -9,13 +9,11 @@ work is measured) and one cluster; each phase reads a round with the real
 2. steady state with nothing changed: runtime sweep, slow round, fast round;
 3. a runtime sweep after 1 % of the instances crashed outside gwm.
 
-``--variant executemany`` replaces Django's ``QuerySet.bulk_update`` (a
-``CASE WHEN`` expression per column per batch of 500) in this process by one
-``UPDATE … SET col = %s … WHERE id = %s`` sent with ``executemany``: the
-change proposed for ``gwm/clusters/services/cache.py`` ``_apply_objects``, measured
-before anyone applies it.
+The cache writes changed rows with ``executemany`` (each row its own changed
+columns) and swept rows with one UPDATE; the ``--variant executemany`` what-if
+that measured this before it was made is gone.
 
-    python -m bench.sync_apply --instances 10000 --nodes 100 [--variant executemany]
+    python -m bench.sync_apply --instances 10000 --nodes 100
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ import argparse
 import time
 from typing import Any
 
-from bench import whatif
 from bench.common import SimHost, bench_django, log, machine_info, register, write_result
 
 
@@ -33,7 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--variant", choices=["stock", "executemany"], default="stock")
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
 
@@ -41,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "instances": args.instances,
         "nodes": args.nodes,
-        "variant": args.variant,
     }
     with (
         bench_django(args.db) as db,
@@ -54,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         from gwm.ganeti import reads
         from gwm.ganeti.connect import client_for
 
-        if args.variant == "executemany":
-            whatif.apply(["executemany"])
         result["database"] = db.describe()
         sim = host.clusters[0]
         cluster = register("apply", sim)

@@ -4,10 +4,6 @@ Nothing here changes files in ``gwm/``: each patch replaces a function in the
 running process, so a benchmark can show a change's gain before anyone makes
 it. Each patch names the place in gwm it stands for.
 
-- ``executemany``: ``gwm.clusters.services.cache`` writes changed rows with Django's
-  ``QuerySet.bulk_update`` (a ``CASE WHEN`` per column per batch of 500);
-  here ``bulk_update`` sends one ``UPDATE … SET col = %s … WHERE id = %s``
-  per row with ``executemany``.
 - ``client-cache``: ``gwm.sync.rounds.run_due_tiers`` builds a new ``RapiClient``
   (SSL context, CA file, TLS handshake, password decryption) for every
   round; here one client per cluster and connection settings is kept for
@@ -20,30 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-PATCHES = ("executemany", "client-cache")
-
-
-def executemany_bulk_update(self: Any, objs: Any, fields: Any, batch_size: Any = None) -> int:
-    """``bulk_update`` as one parametrised UPDATE per row, sent with ``executemany``."""
-    from django.db import connections
-
-    objs = list(objs)
-    if not objs:
-        return 0
-    connection = connections[self.db]
-    meta = self.model._meta
-    columns = [meta.get_field(name) for name in fields]
-    quote = connection.ops.quote_name
-    # Identifiers come from the model's meta (quoted); every value is a parameter.
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in columns)
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
-    params = [
-        [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk]
-        for obj in objs
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-    return len(objs)
+PATCHES = ("client-cache",)
 
 
 class _KeptClient:
@@ -100,12 +73,8 @@ class Patched:
         setattr(owner, attribute, value)
 
     def __enter__(self) -> Patched:
-        from django.db.models.query import QuerySet
-
         from gwm.sync import rounds
 
-        if "executemany" in self.names:
-            self._replace(QuerySet, "bulk_update", executemany_bulk_update)
         if "client-cache" in self.names:
             # rounds imported client_for by name: replace it there.
             self._replace(rounds, "client_for", _client_cache())

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -156,6 +157,23 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         status=404, code="not_found", title="Not found", detail=str(exc) or "not found"
     )
     return _problem(request, body)
+
+
+@api.exception_handler(OperationalError)
+def _database_busy(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    # SQLite's one write lock held past the busy timeout (or a database gone for a
+    # moment): nothing was written (the request's transaction rolled back), so the client
+    # may simply try again. Anything else the database refuses is a bug: a 500.
+    if "locked" not in str(exc) and "could not connect" not in str(exc):
+        return _unexpected(request, exc)
+    log.warning("database busy on %s %s: %s", request.method, request.path, exc)
+    body = problem_body(
+        status=503,
+        code="database_busy",
+        title="Service unavailable",
+        detail="the database is busy; nothing was changed, try again shortly",
+    )
+    return _problem(request, body, {"Retry-After": "1"})
 
 
 @api.exception_handler(Exception)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from ninja.operation import Operation
@@ -55,6 +56,8 @@ from gwm.kit.audit_hook import audit_pending
 from gwm.kit.urls import COLLECTIONS
 from gwm.operations.actions import ACTIONS
 from gwm.operations.models import Job
+
+log = logging.getLogger(__name__)
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that ask a question and change nothing.
@@ -318,7 +321,14 @@ def _run_audited(
             record(fact, request, 500, None)
             raise
     if response.status_code >= 400:
-        record(fact, request, response.status_code, response)
+        try:
+            record(fact, request, response.status_code, response)
+        except OperationalError:
+            if response.status_code != 503:
+                raise
+            # The database is too busy for the row as well: the write changed nothing,
+            # and the client was told to try again. Lost, but logged.
+            log.warning("audit row of %s %s lost: database busy", fact.method, fact.path)
     return response
 
 

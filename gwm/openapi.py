@@ -4,7 +4,7 @@
   would say ``application/json``).
 - Every status any operation can answer is listed: 400 for bad query and path
   parameters on every operation, 400, 413 and 422 with a body, 401 with
-  authentication.
+  authentication, 503 when the database is busy (``gwm.api``'s handler).
 - A parameter is absent or has a value: ninja's ``anyOf [X, null]`` is just X.
 - Links: where an answer leads (a job's id to the job's endpoints, a cluster's
   name to the cluster's), so clients and stateful testers can follow them.
@@ -24,6 +24,8 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # What every operation may answer whatever it declares, and why.
 _ALWAYS = {
     "400": "Bad request: an unknown, repeated or malformed query or path parameter",
+    "503": "The database is busy or out of reach for a moment (code `database_busy`, "
+    "`Retry-After`); nothing was changed",
 }
 _WITH_BODY = {
     "400": "Bad request: a body that is not JSON, or a bad parameter",

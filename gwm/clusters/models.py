@@ -48,7 +48,14 @@ class Cluster(models.Model):
     tls_fingerprint = models.CharField(max_length=128, blank=True, default="")
     tls_verify = models.BooleanField(default=True)
 
-    fast_interval = models.FloatField(default=5.0, help_text="seconds between fast rounds")
+    watch_interval = models.FloatField(
+        default=1.0,
+        help_text="shortest time between reads of Ganeti's job list (0: no watch, fast rounds"
+        " instead); stretched to stay within the cluster's request budget",
+    )
+    fast_interval = models.FloatField(
+        default=5.0, help_text="seconds between fast rounds (while the job list is not watched)"
+    )
     runtime_interval = models.FloatField(
         default=15.0, help_text="shortest time between runtime sweeps; stretched by the budget"
     )
@@ -75,12 +82,14 @@ class Cluster(models.Model):
 
     synced_at = models.DateTimeField(null=True, blank=True)
     fast_synced_at = models.DateTimeField(null=True, blank=True)
+    watch_synced_at = models.DateTimeField(null=True, blank=True)
     runtime_synced_at = models.DateTimeField(null=True, blank=True)
     slow_synced_at = models.DateTimeField(null=True, blank=True)
     runtime_cost = models.FloatField(
         default=0.0, help_text="seconds the last runtime sweep took Ganeti"
     )
     next_fast_at = models.DateTimeField(null=True, blank=True)
+    next_watch_at = models.DateTimeField(null=True, blank=True)
     next_runtime_at = models.DateTimeField(null=True, blank=True)
     next_slow_at = models.DateTimeField(null=True, blank=True)
     last_job_id = models.BigIntegerField(default=0, help_text="highest Ganeti job id seen")

@@ -63,6 +63,13 @@ class ClusterCreate(Schema):
         True, description="false turns certificate checks off; only when asked for explicitly"
     )
     description: str = ""
+    watch_interval: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description="shortest seconds between reads of Ganeti's job list (0: no watch, a fast "
+        "round every fast_interval instead); stretched to stay within 1 RAPI request/s",
+    )
     fast_interval: float = Field(5.0, ge=1, le=3600)
     runtime_interval: float = Field(15.0, ge=1, le=86400)
     slow_interval: float = Field(60.0, ge=5, le=86400)
@@ -81,6 +88,13 @@ class ClusterUpdate(Schema):
     tls_fingerprint: str | None = Field(None, max_length=128)
     tls_verify: bool | None = None
     description: str | None = None
+    watch_interval: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="shortest seconds between reads of Ganeti's job list (0: no watch, a fast "
+        "round every fast_interval instead); stretched to stay within 1 RAPI request/s",
+    )
     fast_interval: float | None = Field(None, ge=1, le=3600)
     runtime_interval: float | None = Field(None, ge=1, le=86400)
     slow_interval: float | None = Field(None, ge=5, le=86400)

@@ -1,9 +1,12 @@
-"""Reading a cluster through RAPI: the three sync tiers, and re-reads after a job.
+"""Reading a cluster through RAPI: the sync tiers, and re-reads after a job.
 
 Nothing here opens a transaction or writes the database: a round reads first,
 then ``gwm.clusters.services.cache`` writes what differs (no RAPI call ever
-runs inside a transaction). Three tiers (docs/sync.md):
+runs inside a transaction). Four tiers (docs/sync.md):
 
+* watch: Ganeti's job list (new jobs, and the open ones' status), every
+  second or so; when a foreign job ends, what it touched is re-read by name.
+  While the job list is watched, fast rounds are not needed.
 * fast: the instance fingerprints (config-only ``serial_no``, ``mtime``...),
   every node's config, and the Ganeti jobs that appeared since the last
   round. Instances whose fingerprint moved, and objects that foreign jobs
@@ -31,6 +34,12 @@ from gwm.rapi.errors import RapiError
 NAME_FILTER_LIMIT = 200
 
 JOB_QUERY_FIELDS = ["id", "status", "summary", "ops", "received_ts", "end_ts"]
+
+#: Requests each tier makes when nothing changed (the schedule's request budget
+#: counts on them; tests/sync/test_freshness_watch.py checks them).
+WATCH_REQUESTS = 1  # the job query
+RUNTIME_SWEEP_REQUESTS = 2  # instances' runtime fields, nodes (config and runtime)
+SLOW_ROUND_REQUESTS = 5  # info, instances, nodes, groups, networks
 
 
 class GanetiReader(Protocol):
@@ -204,25 +213,30 @@ def read_instance_runtime(
 
 
 def read_nodes(reader: GanetiReader, *, runtime: bool, into: dict[str, dict[str, Any]]) -> set[str]:
+    """Every node's config, and its resources with ``runtime``: one query either way
+    (the runtime fields cost Ganeti the same with or without the config beside them)."""
     config_fields = [f.ganeti for f in gf.NODE_CONFIG]
+    runtime_fields = [f.ganeti for f in gf.NODE_RUNTIME] if runtime else []
+    fields = [*config_fields, *runtime_fields]
     names: set[str] = set()
-    for row in _rows(reader, "node", config_fields):
-        values = gf.row_values(config_fields, row, gf.NODE_CONFIG)
-        names.add(values["name"])
-        _merge(into, values["name"], values)
-    if runtime:
-        runtime_fields = ["name", *(f.ganeti for f in gf.NODE_RUNTIME)]
-        for row in _rows(reader, "node", runtime_fields):
-            values = gf.row_values(runtime_fields, row, gf.NODE_RUNTIME)
-            # "No data" on the memory and CPU totals means the node did not answer
-            # (spindle fields have no data on healthy nodes without LVM, so they
-            # cannot tell).
-            cells = dict(zip(runtime_fields, row, strict=True))
-            values["reachable"] = all(
-                cells[key][0] == gf.QUERY_STATUS_NORMAL for key in ("mtotal", "ctotal")
-            )
-            values["_runtime"] = True
-            _merge(into, row[0][1], values)
+    for row in _rows(reader, "node", fields):
+        values = gf.row_values(config_fields, row[: len(config_fields)], gf.NODE_CONFIG)
+        name = values["name"]
+        names.add(name)
+        _merge(into, name, values)
+        if not runtime:
+            continue
+        cells = row[len(config_fields) :]
+        resources = gf.row_values(runtime_fields, cells, gf.NODE_RUNTIME)
+        # "No data" on the memory and CPU totals means the node did not answer
+        # (spindle fields have no data on healthy nodes without LVM, so they
+        # cannot tell).
+        by_field = dict(zip(runtime_fields, cells, strict=True))
+        resources["reachable"] = all(
+            by_field[key][0] == gf.QUERY_STATUS_NORMAL for key in ("mtotal", "ctotal")
+        )
+        resources["_runtime"] = True
+        _merge(into, name, resources)
     return names
 
 
@@ -308,6 +322,32 @@ def read_fast_round(
     read_instance_runtime(reader, refresh, read.instances)
     read.node_names = read_nodes(reader, runtime=bool(touched["node"]), into=read.nodes)
     return read
+
+
+def read_ended_jobs_objects(
+    reader: GanetiReader, jobs: RoundRead, *, known_instances: Iterable[str]
+) -> RoundRead:
+    """Into the watch's ``jobs`` read: what the foreign jobs that ended touched.
+
+    Their instances are re-read by name (config and runtime) and their nodes
+    (one query). A job still running is re-read by the next watch until it
+    ends, and only then are its objects: the state it leaves is what counts.
+    An instance that a job removed is found by listing the names (config-only).
+    """
+    ended = [job for job in jobs.foreign_jobs if job.get("status") in FINAL_JOB_STATUSES]
+    if not ended:
+        return jobs
+    touched = objects_touched(ended)
+    instances = sorted(touched["instance"])
+    read_instance_config(reader, instances, jobs.instances)
+    read_instance_runtime(reader, list(jobs.instances), jobs.instances)
+    if any("name" not in jobs.instances.get(name, {}) for name in instances):
+        names = {row[0][1] for row in _rows(reader, "instance", ["name"])}
+        if names != set(known_instances):
+            jobs.instance_names = names
+    if touched["node"] or jobs.instance_names is not None:
+        jobs.node_names = read_nodes(reader, runtime=True, into=jobs.nodes)
+    return jobs
 
 
 def read_runtime_sweep(reader: GanetiReader) -> RoundRead:

@@ -15,6 +15,12 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import (
+    Tuple,
+    TupleGreaterThan,
+    TupleLessThan,
+    TupleLookupMixin,
+)
 
 from gwm.errors import BadRequest
 
@@ -123,20 +129,58 @@ def _order(queryset: QuerySet[Any], column: str, descending: bool) -> list[Any]:
     return [expression, f"{sign}id"]
 
 
-def _after(column: str, descending: bool, value: Any, last_id: int, nullable: bool) -> Q:
-    """Every row strictly after (value, last_id) in :func:`_order`'s order."""
+class _RowValueSQLite:
+    """Django 5.2 keeps row values off on SQLite (``supports_tuple_lookups``) and expands
+    them into ORs; SQLite has had them since 3.15 (2016) and bounds an index range with
+    them, which the ORs do not."""
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> Any:
+        # The row-value SQL itself: what the tuple lookup sends where it is supported.
+        return super(TupleLookupMixin, self).as_sql(compiler, connection)  # type: ignore[misc]
+
+
+class _RowAfter(_RowValueSQLite, TupleGreaterThan):
+    pass
+
+
+class _RowBefore(_RowValueSQLite, TupleLessThan):
+    pass
+
+
+def _is_column(queryset: QuerySet[Any], column: str) -> bool:
+    try:
+        queryset.model._meta.get_field(column)
+    except FieldDoesNotExist:
+        return False  # an annotation (effective_status)
+    return True
+
+
+def _after(
+    column: str, descending: bool, value: Any, last_id: int, nullable: bool, *, real: bool
+) -> Q:
+    """Every row strictly after (value, last_id) in :func:`_order`'s order.
+
+    ``real``: ``column`` is a table column, so ``(column, id) > (value, last_id)`` as a
+    row value, which PostgreSQL and SQLite answer from the ``(column, id)`` index at
+    any depth; the equivalent ``column > v OR (column = v AND id > i)`` is not an index
+    range, so a deep page filtered every row before it.
+    """
     after = "lt" if descending else "gt"
     same = Q(**{f"id__{after}": last_id})
-    if not nullable:  # the plain keyset condition, which indexes serve as it is
-        if value is None:
-            return Q(**{f"{column}__isnull": True}) & same
-        return Q(**{f"{column}__{after}": value}) | (Q(**{column: value}) & same)
     if value is None:
+        if not nullable:
+            return Q(**{f"{column}__isnull": True}) & same
         # NULLs come last ascending (only NULLs follow), first descending (all others follow).
         null_tail = Q(**{f"{column}__isnull": True}) & same
         return null_tail | Q(**{f"{column}__isnull": False}) if descending else null_tail
-    later = Q(**{f"{column}__{after}": value}) | (Q(**{column: value}) & same)
-    return later if descending else later | Q(**{f"{column}__isnull": True})
+    if real:
+        row = (_RowBefore if descending else _RowAfter)(Tuple(F(column), F("id")), (value, last_id))
+        later = Q(row)
+    else:
+        later = Q(**{f"{column}__{after}": value}) | (Q(**{column: value}) & same)
+    if not nullable or descending:
+        return later
+    return later | Q(**{f"{column}__isnull": True})
 
 
 def paginate(
@@ -163,7 +207,10 @@ def paginate(
             raise _foreign()
         last_value = _cursor_value(queryset, order_column, last_value)
         nullable = _nullable(queryset, order_column)
-        queryset = queryset.filter(_after(order_column, descending, last_value, last_id, nullable))
+        real = _is_column(queryset, order_column)
+        queryset = queryset.filter(
+            _after(order_column, descending, last_value, last_id, nullable, real=real)
+        )
     needed = list(dict.fromkeys([*columns, "id", order_column]))
     rows = list(
         queryset.order_by(*_order(queryset, order_column, descending)).values(*needed)[: limit + 1]

@@ -12,11 +12,18 @@ handshake fails and says how to trust it. Three ways to trust it:
   nothing, compares it, and only then connects with a context that trusts
   exactly that certificate, so credentials never reach an impostor.
 - ``verify=False``: no verification at all, only when asked for.
+
+Contexts are made once per trust (CA file and its content, pinned
+certificate, mode) and kept for the process: building one costs 1 ms with a
+CA file and 65 ms with the system CAs, and a sync worker opens a client per
+cluster per round. A context is safe to share between threads and clients.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
 import socket
 import ssl
@@ -73,8 +80,13 @@ def fetch_peer_certificate(host: str, port: int, *, timeout: float | None) -> by
     return der
 
 
+#: Distinct trusts kept (clusters registered with different CAs or pins).
+_KEPT_CONTEXTS = 1024
+
+
+@functools.lru_cache(maxsize=_KEPT_CONTEXTS)
 def pinned_context(der: bytes) -> ssl.SSLContext:
-    """A context that trusts exactly this certificate and nothing else."""
+    """A context that trusts exactly this certificate and nothing else (kept per certificate)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # The pin is stronger than a name check, and Ganeti's certificate often
     # has no subjectAltName at all.
@@ -116,16 +128,34 @@ class TLSSettings:
         return "system" if self.verify else "insecure"
 
     def context(self) -> ssl.SSLContext:
-        """The context for every mode but pinning (see :func:`pinned_context`)."""
+        """The context for every mode but pinning (see :func:`pinned_context`), kept per
+        trust: a CA file is told apart by its content's size and modification time."""
         if self.pinned:
             raise RuntimeError("a pinned context needs the peer certificate first")
         if not self.verify:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
-        context = ssl.create_default_context(cafile=self.ca_file)
+            return _insecure_context()
+        version = None
         if self.ca_file:
-            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-        context.check_hostname = self.check_hostname
-        return context
+            stat = os.stat(self.ca_file)
+            version = (stat.st_mtime_ns, stat.st_size)
+        return _verifying_context(self.ca_file, version, self.check_hostname)
+
+
+@functools.lru_cache(maxsize=1)
+def _insecure_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@functools.lru_cache(maxsize=_KEPT_CONTEXTS)
+def _verifying_context(
+    ca_file: str | None, version: tuple[int, int] | None, check_hostname: bool
+) -> ssl.SSLContext:
+    """``version`` only keys the cache: a rewritten CA file gets a new context."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if ca_file:
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.check_hostname = check_hostname
+    return context

@@ -1,6 +1,7 @@
 """Which clusters are due, and the lease that lets one worker at a time sync a cluster.
 
-Beat rings ``dispatch_due_syncs`` four times a second: one indexed query, then
+Beat rings ``dispatch_due_syncs`` four times a second (a watched job list is due
+about every second): one query, then
 one reserved ``sync_cluster`` doorbell per cluster that has a tier due and is
 not being synced. The round's task takes the cluster's lease by
 compare-and-set, so a second copy returns at once, and a worker that dies
@@ -32,6 +33,7 @@ def _due(now: datetime) -> Q:
     return (
         Q(next_fast_at__isnull=True)
         | Q(next_fast_at__lte=now)
+        | Q(next_watch_at__lte=now, watch_interval__gt=0)
         | Q(next_runtime_at__lte=now)
         | Q(next_slow_at__lte=now)
     )

@@ -122,6 +122,7 @@ def test_sandbox_is_mirrored_and_gnt_instance_stop_arrives(sandbox_instance) -> 
         instance.refresh_from_db()
         assert instance.ganeti_status == "ADMIN_down"
         assert instance.admin_state == "down"
-        assert lag <= fast_interval + 1.0, f"gwm followed gnt-instance stop after {lag:.2f} s"
+        # The watch reads the job list every second; room left for a loaded CI machine.
+        assert lag <= fast_interval + 3.0, f"gwm followed gnt-instance stop after {lag:.2f} s"
     finally:
         workers.stop()

@@ -64,6 +64,7 @@ class Live:
 
         later = timezone.now() + timedelta(hours=1)
         Cluster.objects.filter(pk=self.cluster.pk).update(
+            watch_interval=0,
             fast_interval=3600,
             runtime_interval=3600,
             slow_interval=3600,

@@ -247,10 +247,12 @@ def render_cluster(
         "error_at": rfc3339(cluster.error_at),
         "synced_at": rfc3339(cluster.synced_at),
         "sync": {
+            "watch_interval": cluster.watch_interval,
             "fast_interval": cluster.fast_interval,
             "runtime_interval": cluster.runtime_interval,
             "slow_interval": cluster.slow_interval,
             "stale_after": cluster.stale_after,
+            "watch_synced_at": rfc3339(cluster.watch_synced_at),
             "fast_synced_at": rfc3339(cluster.fast_synced_at),
             "runtime_synced_at": rfc3339(cluster.runtime_synced_at),
             "slow_synced_at": rfc3339(cluster.slow_synced_at),

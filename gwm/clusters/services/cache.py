@@ -8,14 +8,16 @@ transaction. The holds an operation puts on a resource are in ``holds``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from gwm.accounts.services.ownership import bindings_forget_instances
 from gwm.clusters.models import Cluster, ClusterStatus, Instance, Network, Node, NodeGroup
+from gwm.clusters.services.upsert import compared_columns, jsonable, upsert_objects
 from gwm.events.models import Change, ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
 from gwm.ganeti import fields as gf
@@ -36,125 +38,6 @@ def _node_status(obj: Node) -> str:
     return gf.node_status(
         offline=obj.offline, drained=obj.drained, reachable=obj.reachable is not False
     )
-
-
-def tag_index(tags: list[str]) -> str:
-    return "\n" + "".join(f"{tag}\n" for tag in tags) if tags else ""
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _apply_objects(
-    model: Any,
-    resource: str,
-    cluster: Cluster,
-    rows: dict[str, dict[str, Any]],
-    present: set[str] | None,
-    now: datetime,
-    derive_status: Any = None,
-    skip: Collection[str] = (),
-) -> list[ChangeRecord]:
-    """Upsert ``rows`` and delete what is not ``present``; return one record per change.
-
-    Names in ``skip`` are left as they are (newer news than this read arrived).
-    """
-    records: list[ChangeRecord] = []
-    manager = model._default_manager
-    queryset = manager.filter(cluster=cluster)
-    if present is not None and len(rows) < len(present):
-        existing_qs = queryset.filter(name__in=list(rows))
-    else:
-        existing_qs = queryset
-    existing = {obj.name: obj for obj in existing_qs} if rows else {}
-    to_create: list[Any] = []
-    to_update: list[Any] = []
-    update_fields: set[str] = set()
-
-    indexes_tags = any(f.name == "tag_index" for f in model._meta.get_fields())
-    for name, values in rows.items():
-        if name in skip:
-            continue
-        runtime = values.pop("_runtime", False)
-        if indexes_tags and "tags" in values:
-            values["tag_index"] = tag_index(values["tags"])
-        obj = existing.get(name)
-        if obj is None:
-            # Runtime-only rows never create objects: the config read does.
-            if "name" not in values or (present is not None and name not in present):
-                continue
-            obj = model(cluster=cluster, name=name, synced_at=now)
-            for column, value in values.items():
-                setattr(obj, column, value)
-            if runtime and hasattr(obj, "runtime_synced_at"):
-                obj.runtime_synced_at = now
-            if derive_status is not None:
-                obj.status = derive_status(obj)
-            to_create.append(obj)
-            records.append(
-                ChangeRecord(
-                    resource,
-                    name,
-                    ChangeAction.CREATED,
-                    sorted(values),
-                    {k: _jsonable(v) for k, v in values.items()},
-                )
-            )
-            continue
-        changed = [column for column, value in values.items() if getattr(obj, column) != value]
-        before = {column: _jsonable(getattr(obj, column)) for column in changed}
-        for column in changed:
-            setattr(obj, column, values[column])
-        if derive_status is not None:
-            status = derive_status(obj)
-            if status != obj.status:
-                before["status"] = obj.status
-                obj.status = status
-                changed.append("status")
-        if runtime and hasattr(obj, "runtime_synced_at"):
-            obj.runtime_synced_at = now
-            update_fields.add("runtime_synced_at")
-        if changed:
-            obj.synced_at = now
-            update_fields.update(changed)
-            update_fields.add("synced_at")
-            records.append(
-                ChangeRecord(
-                    resource,
-                    name,
-                    ChangeAction.UPDATED,
-                    sorted(changed),
-                    {c: _jsonable(getattr(obj, c)) for c in changed},
-                    before,
-                )
-            )
-        if changed or runtime:
-            to_update.append(obj)
-
-    if to_create:
-        manager.bulk_create(to_create, batch_size=500)
-    if to_update and update_fields:
-        manager.bulk_update(to_update, sorted(update_fields), batch_size=500)
-    if present is not None:
-        if any(f.name == "held_by_job" for f in model._meta.get_fields()):
-            # An instance being created is not in Ganeti yet: its job decides.
-            queryset = queryset.filter(held_by_job__isnull=True)
-        if skip:
-            queryset = queryset.exclude(name__in=list(skip))
-        gone = (
-            list(queryset.exclude(name__in=present).values_list("name", flat=True))
-            if len(present) < 5000
-            else [name for name in queryset.values_list("name", flat=True) if name not in present]
-        )
-        if gone:
-            queryset.filter(name__in=gone).delete()
-            if model is Instance:
-                bindings_forget_instances(cluster.pk, gone, job_id=None)
-            records.extend(ChangeRecord(resource, name, ChangeAction.DELETED) for name in gone)
-    return records
 
 
 _INFO_COLUMNS = {
@@ -187,7 +70,7 @@ def _cluster_record(cluster: Cluster, changed: list[str]) -> ChangeRecord:
         cluster.name,
         ChangeAction.UPDATED,
         sorted(set(changed)),
-        {c: _jsonable(getattr(cluster, c)) for c in set(changed) if c != "info"},
+        {c: jsonable(getattr(cluster, c)) for c in set(changed) if c != "info"},
     )
 
 
@@ -203,12 +86,15 @@ def round_write(
 ) -> int:
     """Write one round's read in one transaction; returns the number of changes.
 
-    ``also`` writes more in the same transaction (the job history of foreign jobs).
+    ``also`` writes the read's foreign jobs in the same transaction (their job history).
     ``read_after``: the change log's last sequence number when the read began
     (``events.services.last_seq``). Instances and nodes changed since, by a
     job's end re-reading them, are newer than this read and left alone; the
     next round reconciles them.
     """
+    bookkeeping = _bookkeeping(read, now=now, tier=tier, rapi_seconds=rapi_seconds)
+    if _write_if_unchanged(cluster_id, read, bookkeeping):
+        return 0
     with transaction.atomic():
         # lifecycle.job_finish takes this lock too: every job end is committed before the
         # query below or waits until this round is written.
@@ -224,7 +110,7 @@ def round_write(
         records: list[ChangeRecord] = []
         if also is not None:
             records += also(cluster, read)
-        records += _apply_objects(
+        records += upsert_objects(
             Node,
             "node",
             cluster,
@@ -234,7 +120,7 @@ def round_write(
             _node_status,
             skip=newer["node"],
         )
-        records += _apply_objects(
+        records += upsert_objects(
             Instance,
             "instance",
             cluster,
@@ -245,11 +131,11 @@ def round_write(
             skip=newer["instance"],
         )
         if read.groups is not None:
-            records += _apply_objects(
+            records += upsert_objects(
                 NodeGroup, "group", cluster, read.groups, set(read.groups), now
             )
         if read.networks is not None:
-            records += _apply_objects(
+            records += upsert_objects(
                 Network, "network", cluster, read.networks, set(read.networks), now
             )
 
@@ -258,31 +144,74 @@ def round_write(
             cluster.status = ClusterStatus.AVAILABLE
             cluster.error = ""
             cluster_changed += ["status", "error"]
-        if read.last_job_id is not None:
-            cluster.last_job_id = read.last_job_id
-        if read.open_job_ids is not None:
-            cluster.open_job_ids = read.open_job_ids
-        cluster.synced_at = now
-        setattr(cluster, f"{tier}_synced_at", now)
-        if tier == "runtime":
-            cluster.runtime_cost = rapi_seconds
+        for column, value in bookkeeping.items():
+            setattr(cluster, column, value)
         if cluster_changed:
             records.append(_cluster_record(cluster, cluster_changed))
-        written = {
-            "last_job_id",
-            "open_job_ids",
-            "synced_at",
-            f"{tier}_synced_at",
-            "runtime_cost",
-            "updated_at",
-            *cluster_changed,
-        }
-        cluster.save(update_fields=sorted(written))
+        cluster.save(update_fields=sorted({*bookkeeping, "updated_at", *cluster_changed}))
         changes_record(cluster_id=cluster.pk, cluster_name=cluster.name, records=records)
     moved = sum(1 for r in records if r.resource == "instance" and r.action != ChangeAction.UPDATED)
     if moved >= MANY_ROWS:  # an import, say: permission filters need fresh statistics
         planner_statistics_refresh(Instance._meta.db_table)
     return len(records)
+
+
+def _bookkeeping(
+    read: RoundRead, *, now: datetime, tier: str, rapi_seconds: float
+) -> dict[str, Any]:
+    """The cluster's columns every round writes, whatever it found."""
+    columns: dict[str, Any] = {"synced_at": now, f"{tier}_synced_at": now}
+    if read.last_job_id is not None:
+        columns["last_job_id"] = read.last_job_id
+    if read.open_job_ids is not None:
+        columns["open_job_ids"] = read.open_job_ids
+    if tier == "runtime":
+        columns["runtime_cost"] = rapi_seconds
+    return columns
+
+
+def _write_if_unchanged(cluster_id: int, read: RoundRead, bookkeeping: dict[str, Any]) -> bool:
+    """Write a round that brought no news (most fast rounds) with one UPDATE; False if it did.
+
+    No news: no instance to write and the same names as cached (the fast read
+    says so with ``instance_names=None``), no foreign job, the nodes as cached,
+    and the cluster AVAILABLE already. Nothing is written but the bookkeeping,
+    so neither the cluster's lock nor the object passes are needed.
+    """
+    if (
+        read.instances
+        or read.instance_names is not None
+        or read.foreign_jobs
+        or read.info is not None
+        or read.groups is not None
+        or read.networks is not None
+        or not _nodes_unchanged(cluster_id, read)
+    ):
+        return False
+    unchanged = Cluster.objects.filter(pk=cluster_id, status=ClusterStatus.AVAILABLE)
+    return unchanged.update(**bookkeeping, updated_at=timezone.now()) == 1
+
+
+def _nodes_unchanged(cluster_id: int, read: RoundRead) -> bool:
+    if not read.nodes and read.node_names is None:
+        return True  # not read (a watch)
+    if any("_runtime" in values for values in read.nodes.values()):
+        return False  # runtime rows get their stamp: the full write
+    cached = {
+        node.name: node
+        for node in Node.objects.filter(cluster_id=cluster_id)
+        .order_by()
+        .only(*compared_columns(Node, read.nodes))
+    }
+    if read.node_names is not None and set(cached) != read.node_names:
+        return False
+    for name, values in read.nodes.items():
+        node = cached.get(name)
+        if node is None or any(getattr(node, c) != v for c, v in values.items()):
+            return False
+        if _node_status(node) != node.status:
+            return False  # a hold ended since: the full write derives the status again
+    return True
 
 
 def _changed_since(cluster: Cluster, seq: int | None) -> dict[str, set[str]]:
@@ -303,14 +232,14 @@ def refresh_write(
     """Write what was re-read after a job ended; the caller's transaction records the changes."""
     cluster = Cluster.objects.get(pk=cluster_id)
     records: list[ChangeRecord] = []
-    records += _apply_objects(Node, "node", cluster, read.nodes, None, now, _node_status)
-    records += _apply_objects(
+    records += upsert_objects(Node, "node", cluster, read.nodes, None, now, _node_status)
+    records += upsert_objects(
         Instance, "instance", cluster, read.instances, None, now, _instance_status
     )
     if read.groups is not None:
-        records += _apply_objects(NodeGroup, "group", cluster, read.groups, set(read.groups), now)
+        records += upsert_objects(NodeGroup, "group", cluster, read.groups, set(read.groups), now)
     if read.networks is not None:
-        records += _apply_objects(
+        records += upsert_objects(
             Network, "network", cluster, read.networks, set(read.networks), now
         )
     if read.info is not None:

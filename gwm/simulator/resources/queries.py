@@ -7,16 +7,23 @@ from typing import Any
 from gwm.simulator.cost import CallKind, Cost
 from gwm.simulator.fields.base import QueryError
 from gwm.simulator.http import READERS, HttpError, Req, Resources, check_type, runtime_cost
-from gwm.simulator.qfilter import filter_fields
+from gwm.simulator.qfilter import filter_fields, requested_names
 from gwm.simulator.query import is_runtime, query_fields, run_query
 
 RESOURCES = Resources()
 
 
 def _query_cost(r: Req, resource: str, names: list[str], qfilter: Any, rows: int) -> Cost:
-    """Runtime fields (asked for or filtered on) make luxid ask every node."""
+    """Runtime fields (asked for or filtered on) make luxid ask every node; but for
+    instances asked for by name, only those instances' nodes (luxid looks the
+    requested names up first and collects live data for just those)."""
     if is_runtime(resource, [*names, *filter_fields(qfilter)]):
         s = r.sim.state
+        wanted = requested_names(qfilter) if resource == "instance" else None
+        if wanted is not None:
+            chosen = [s.instances[name] for name in set(wanted) if name in s.instances]
+            nodes = {s.node_by_uuid(inst.pnode).name: s.node_by_uuid(inst.pnode) for inst in chosen}
+            return runtime_cost(list(nodes.values()), len(chosen))
         return runtime_cost(list(s.nodes.values()), len(s.instances))
     return Cost(CallKind.CONFIG_QUERY, rows=rows)
 

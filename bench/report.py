@@ -470,6 +470,13 @@ def _writes_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: Benches that print their own met/missed lines (``verdicts``): section titles.
+VERDICT_BENCHES = {
+    "freshness": "Freshness at the same Ganeti cost (`bench.freshness`, issue 11 target 4)",
+    "sync_scale": "One worker, many clusters (`bench.sync_scale`, issue 11 target 3)",
+}
+
+
 def render(run_dir: Path, command: str, source: str) -> str:
     results = [json.loads(p.read_text()) for p in sorted(run_dir.glob("*.json"))]
     if not results:
@@ -505,6 +512,9 @@ def render(run_dir: Path, command: str, source: str) -> str:
     if "sync_apply" in by_bench:
         variants = sorted(by_bench["sync_apply"], key=lambda r: r.get("variant") != "stock")
         lines += apply_section(variants)
+    for name, title in VERDICT_BENCHES.items():
+        for r in by_bench.get(name, []):
+            lines += [f"### {title}", "", *[f"- {line}" for line in r.get("verdicts", [])], ""]
     lines += ["Commands of the parts:", ""]
     lines += [f"- `{r['command']}`" for r in results]
     lines.append("")

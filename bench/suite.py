@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.common import PYTHON, ROOT, code_version, log
 from bench.report import render
 
-PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply", "concurrency")
+PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply", "concurrency", "freshness", "scale")
 #: Parts run only when asked for (--parts): (b) without the A/B what-if rounds.
 EXTRA_PARTS = ("fast-plain",)
 WHAT_IF = "client-cache"
@@ -69,7 +69,15 @@ def plan(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], floa
     if quick:
         concurrency_args = ["--instances", "2000", "--nodes", "20", "--seconds", "5"]
         concurrency_args += ["--rounds", "3", "--writes", "200", "--sim-bulk-seconds", "30"]
+    freshness_args = ["--minutes", "2", "--skip-sandbox"] if quick else ["--minutes", "10"]
+    scale_args = (
+        ["--clusters", "10", "--instances", "200", "--nodes", "5", "--minutes", "1"]
+        if quick
+        else ["--minutes", "10"]
+    )
     parts = {
+        "freshness": ("freshness", freshness_args, 1800.0),
+        "scale": ("sync_scale", scale_args, 2700.0),
         "list": ("list_api", [*list_args, "--db", "sqlite"], 900.0),
         "concurrency": ("concurrency", concurrency_args, 1800.0 + 10 * args.load_seconds),
         "pg": ("list_api", [*list_args, "--db", "postgres"], 900.0),

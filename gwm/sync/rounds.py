@@ -179,7 +179,7 @@ def _watch(cluster: Cluster, reader: reads.TimedReader) -> float:
         # _schedule_next stamps watch_synced_at with the next due time: one UPDATE.
         return job_seconds
     reads.read_ended_jobs_objects(
-        reader, read, known_instances=cluster.instances.values_list("name", flat=True)
+        reader, read, known_instances=cache.instance_placements(cluster.pk)
     )
     cache.round_write(
         cluster.pk,

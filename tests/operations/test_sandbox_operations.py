@@ -238,9 +238,9 @@ def sandbox(request: pytest.FixtureRequest, api: Client) -> Iterator[Sandbox]:
     workers = start_embedded_workers()
     try:
         # The forced first sync (slow and runtime tiers); with a short interval also the
-        # first fast round, which takes in the whole Ganeti job queue as foreign history:
-        # timings are then those of a cluster gwm already follows.
-        tiers = ["runtime_synced_at", "fast_synced_at"] if interval < 10 else ["runtime_synced_at"]
+        # first watch of the job list, which takes in the whole Ganeti job queue as
+        # foreign history: timings are then those of a cluster gwm already follows.
+        tiers = ["runtime_synced_at", "watch_synced_at"] if interval < 10 else ["runtime_synced_at"]
         deadline = time.monotonic() + 60
         while None in Cluster.objects.filter(pk=cluster.pk).values_list(*tiers).get():
             assert time.monotonic() < deadline, "the first sync of the sandbox did not finish"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from gwm.clusters.models import Cluster, Instance
+from gwm.clusters.models import Cluster, Instance, Node
 from gwm.events.models import Change
 from gwm.ganeti import reads
 from gwm.simulator.server import Running
@@ -96,6 +96,31 @@ def test_a_job_still_running_is_followed_until_it_ends(simulator) -> None:
     cluster.refresh_from_db()
     assert cluster.open_job_ids == []
     assert Instance.objects.get(cluster=cluster, name=victim).status == "STOPPED"
+
+
+def test_a_migrate_outside_gwm_moves_the_instance_between_the_nodes_lists(simulator) -> None:
+    """A migrate's opcode names no node: the watch reads the nodes because the
+    instance's primary node changed, so both nodes' instance lists follow."""
+    running = simulator(nodes=2, instances=12)
+    cluster = register(running)
+    full_sync(cluster)
+    _watch_only(cluster)
+    victim = next(
+        name
+        for name, i in running.sim.state.instances.items()
+        if i.running_on and i.disk_template == "drbd"
+    )
+    source = Instance.objects.get(cluster=cluster, name=victim).primary_node
+    target = next(n for n in running.sim.state.nodes if n != source)
+    assert victim in Node.objects.get(cluster=cluster, name=source).primary_instances
+
+    gnt(running, "gnt-instance", "migrate", victim)
+    wait_for_jobs(running)
+    _watch_only(cluster)
+
+    assert Instance.objects.get(cluster=cluster, name=victim).primary_node == target
+    assert victim not in Node.objects.get(cluster=cluster, name=source).primary_instances
+    assert victim in Node.objects.get(cluster=cluster, name=target).primary_instances
 
 
 def test_an_instance_removed_outside_gwm_is_deleted_by_the_watch(simulator) -> None:

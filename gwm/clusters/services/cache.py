@@ -21,7 +21,7 @@ from gwm.clusters.services.upsert import compared_columns, jsonable, upsert_obje
 from gwm.events.models import Change, ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
 from gwm.ganeti import fields as gf
-from gwm.ganeti.reads import RoundRead
+from gwm.ganeti.reads import Placements, RoundRead, placement
 from gwm.kit.db import MANY_ROWS, planner_statistics_refresh
 
 
@@ -212,6 +212,18 @@ def _nodes_unchanged(cluster_id: int, read: RoundRead) -> bool:
         if _node_status(node) != node.status:
             return False  # a hold ended since: the full write derives the status again
     return True
+
+
+def instance_placements(cluster_id: int, names: list[str] | None = None) -> Placements:
+    """The cached instances' ``placement`` (all of the cluster's, or ``names``): what a
+    re-read compares to tell whether the nodes' instance lists changed."""
+    rows = Instance.objects.filter(cluster_id=cluster_id).order_by()
+    if names is not None:
+        rows = rows.filter(name__in=names)
+    return {
+        row["name"]: placement(row)
+        for row in rows.values("name", "primary_node", "secondary_nodes")
+    }
 
 
 def _changed_since(cluster: Cluster, seq: int | None) -> dict[str, set[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from gwm.clusters.models import Cluster, Instance, Node
+from gwm.clusters.services.cache import instance_placements
 from gwm.ganeti.connect import client_for
 from gwm.ganeti.failures import RoundFailure
 from gwm.ganeti.reads import RapiReader
@@ -14,7 +15,9 @@ from gwm.operations.services.lifecycle import Refresh
 
 log = logging.getLogger(__name__)
 
-#: Nodes list their instances by name and place: re-read them when either moves.
+#: gwm's actions that change which instances the nodes hold. An instance gwm creates is
+#: cached before its job ends (PROVISIONING, on the node asked for), so only the action
+#: tells; for other jobs (foreign ones) a change of placement does (``read_touched``).
 MOVES_INSTANCES = {
     "instance.create",
     "instance.delete",
@@ -57,7 +60,12 @@ def read_refresh(job: Job) -> Refresh | None:
         reader = RapiReader(client_for(cluster))
         try:
             read, gone = read_touched(
-                reader, instances=instances, nodes=nodes, groups=groups, info=info
+                reader,
+                instances=instances,
+                known=instance_placements(cluster.pk, instances),
+                nodes=nodes,
+                groups=groups,
+                info=info,
             )
         finally:
             reader.close()

@@ -22,7 +22,7 @@ from django.utils import timezone
 from gwm.clusters.models import Cluster, ClusterStatus
 from gwm.clusters.services import cache
 from gwm.events.services import ChangeRecord, last_seq
-from gwm.ganeti import reads
+from gwm.ganeti import reads, rereads
 from gwm.ganeti.connect import client_for
 from gwm.ganeti.failures import RoundFailure
 from gwm.operations.services.foreign import jobs_record_foreign
@@ -178,7 +178,7 @@ def _watch(cluster: Cluster, reader: reads.TimedReader) -> float:
     if quiet:
         # _schedule_next stamps watch_synced_at with the next due time: one UPDATE.
         return job_seconds
-    reads.read_ended_jobs_objects(
+    rereads.read_ended_jobs_objects(
         reader, read, known_instances=cache.instance_placements(cluster.pk)
     )
     cache.round_write(

@@ -21,7 +21,8 @@ from gwm.clusters.services.upsert import compared_columns, jsonable, upsert_obje
 from gwm.events.models import Change, ChangeAction
 from gwm.events.services import ChangeRecord, changes_record
 from gwm.ganeti import fields as gf
-from gwm.ganeti.reads import Placements, RoundRead, placement
+from gwm.ganeti.reads import RoundRead
+from gwm.ganeti.rereads import Placements, placement
 from gwm.kit.db import MANY_ROWS, planner_statistics_refresh
 
 

@@ -9,7 +9,7 @@ from gwm.clusters.services.cache import instance_placements
 from gwm.ganeti.connect import client_for
 from gwm.ganeti.failures import RoundFailure
 from gwm.ganeti.reads import RapiReader
-from gwm.ganeti.reads import read_refresh as read_touched
+from gwm.ganeti.rereads import read_refresh as read_touched
 from gwm.operations.models import Job
 from gwm.operations.services.lifecycle import Refresh
 

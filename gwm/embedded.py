@@ -20,10 +20,14 @@ from typing import Protocol
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
 
+from gwm import worker_process
 from gwm.kit.enqueue import ring_from_doorbell
 from gwm.kit.localbus import Listener
 
 log = logging.getLogger(__name__)
+
+#: The embedded worker's node name: one per data directory (gwm.worker_process locks it).
+EMBEDDED_NODE = "embedded@gwm"
 
 
 class Beat(Protocol):
@@ -47,6 +51,7 @@ class EmbeddedWorkers:
         self.beat.stop()
         self.worker.stop()
         self.thread.join(timeout=10)
+        worker_process.stop()
 
 
 def start_embedded_workers(
@@ -63,13 +68,15 @@ def start_embedded_workers(
     worker = app.WorkController(
         pool_cls="threads",
         concurrency=concurrency,
-        hostname="embedded@gwm",
+        hostname=EMBEDDED_NODE,
         # Remote-control and cluster events mean nothing inside one process.
         without_heartbeat=True,
         without_mingle=True,
         without_gossip=True,
         loglevel="WARNING",
     )
+    # Celery sends worker_ready from its command-line worker only: start the leases here.
+    worker_process.start(EMBEDDED_NODE)
     thread = threading.Thread(target=worker.start, name="gwm-embedded-worker", daemon=True)
     thread.start()
     beat: Beat = EmbeddedService(app, thread=True)  # type: ignore[assignment]  # a _Threaded

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from gwm.accounts.cli import SUB_APPS
-from gwm.startup import django_setup, exit_if_port_taken
+from gwm.kit.queues import KINDS, parse_kinds, queue_name
+from gwm.startup import django_setup, exit_if_port_taken, migration_lock, unapplied_migrations
 
 app = typer.Typer(
     name="gwm",
@@ -24,11 +25,36 @@ def _manage(*argv: str) -> None:
     execute_from_command_line(["gwm", *argv])
 
 
+def _migrate(*options: str) -> None:
+    """Apply migrations under the database's migration lock (two at once take turns)."""
+    django_setup()
+    with migration_lock():
+        _manage("migrate", "--no-input", *options)
+
+
+def _exit_unless_migrated(command: str) -> None:
+    pending = unapplied_migrations()
+    if pending:
+        typer.echo(
+            f"gwm {command}: the database lacks {len(pending)} migration(s) of this release "
+            f"({', '.join(pending[:3])}{', ...' if len(pending) > 3 else ''}): "
+            "run `gwm migrate` once, then start the API processes",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8000,
-    migrate: Annotated[bool, typer.Option(help="apply migrations before serving")] = True,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            help="apply migrations before serving (default: in embedded mode only)",
+            show_default=False,
+        ),
+    ] = None,
     processes: Annotated[
         int | None,
         typer.Option(help="API processes (default: GWM_API_PROCESSES, 2-4 by cores)", min=1),
@@ -42,10 +68,43 @@ def serve(
         django_setup()
         from django.conf import settings
 
-        if migrate:
-            _manage("migrate", "--no-input", "-v", "0")
+        if settings.GWM_EMBEDDED if migrate is None else migrate:
+            _migrate("-v", "0")
+        else:
+            _exit_unless_migrated("serve")
         with serving.embedded_workers(run_dir):
             serving.serve_api(host, port, processes or settings.GWM_API_PROCESSES)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8000,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="API processes (default: GWM_API_PROCESSES, 2-4 by cores)", min=1),
+    ] = None,
+) -> None:
+    """Serve only the API (distributed mode: workers and beat run as `gwm worker`, `gwm beat`).
+
+    Never migrates: run `gwm migrate` once per release; this refuses to start
+    on a database that lacks this release's migrations."""
+    from gwm import serving
+
+    exit_if_port_taken("api", host, port, what="the API", choose="--port")
+    with serving.run_directory():
+        django_setup()
+        from django.conf import settings
+
+        if settings.GWM_EMBEDDED:
+            typer.echo(
+                "gwm api: CELERY_BROKER_URL is not set, so no worker would take this API's "
+                "work; set it (distributed mode) or run `gwm serve` (embedded mode)",
+                err=True,
+            )
+            raise typer.Exit(2)
+        _exit_unless_migrated("api")
+        serving.serve_api(host, port, processes or settings.GWM_API_PROCESSES)
 
 
 @app.command()
@@ -53,17 +112,40 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(help="worker threads (default: GWM_WORKER_THREADS, 16)")
     ] = None,
+    queues: Annotated[
+        str,
+        typer.Option(help=f"kinds of work to take, comma-separated: {', '.join(KINDS)}"),
+    ] = ",".join(KINDS),
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="this worker's name, unique per host (restarted under it, it takes its "
+            "previous run's work back at once); default: Celery's, celery@<host>"
+        ),
+    ] = None,
     loglevel: Annotated[str, typer.Option()] = "INFO",
 ) -> None:
     """Run a Celery worker (distributed mode)."""
+    try:
+        kinds = parse_kinds(queues)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--queues") from None
     django_setup()
     from django.conf import settings
 
     from gwm.celery import app as celery_app
 
     threads = concurrency or settings.GWM_WORKER_THREADS
+    names = ",".join(queue_name(settings.GWM_CELERY_QUEUE, kind) for kind in kinds)
     celery_app.worker_main(
-        ["worker", "--pool=threads", f"--concurrency={threads}", f"--loglevel={loglevel}"]
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={threads}",
+            f"--queues={names}",
+            f"--loglevel={loglevel}",
+            *([f"--hostname={name}@%h"] if name else []),
+        ]
     )
 
 
@@ -78,8 +160,8 @@ def beat(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations."""
-    _manage("migrate", "--no-input")
+    """Apply database migrations (once per release; concurrent runs take turns)."""
+    _migrate()
 
 
 @app.command()

@@ -17,6 +17,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from gwm.kit import queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -89,6 +91,35 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Earlier secret keys, newest first (docs/keys.md): what they signed still verifies,
+# and RAPI passwords encrypted under keys derived from them still decrypt.
+SECRET_KEY_FALLBACKS = _env_list("GWM_SECRET_KEY_FALLBACKS", "")
+
+
+def _encryption_keys() -> list[str]:
+    """Fernet keys for secrets at rest, newest first; empty: derived from the secret keys.
+
+    Setting both variables is refused rather than letting one win: the one that
+    lost would hold a key silently dropped, and what it encrypted unreadable.
+    """
+    from gwm.kit.crypto import encryption_keys_check
+
+    many = os.environ.get("GWM_ENCRYPTION_KEYS", "").strip()
+    one = os.environ.get("GWM_ENCRYPTION_KEY", "").strip()
+    if many and one:
+        raise ImproperlyConfigured(
+            "GWM_ENCRYPTION_KEYS and GWM_ENCRYPTION_KEY are both set: keep only "
+            "GWM_ENCRYPTION_KEYS, with the key of GWM_ENCRYPTION_KEY in its list"
+        )
+    if one:
+        return encryption_keys_check([one], name="GWM_ENCRYPTION_KEY")
+    keys = _env_list("GWM_ENCRYPTION_KEYS", "")
+    if many and not keys:
+        raise ImproperlyConfigured("GWM_ENCRYPTION_KEYS is set but lists no key")
+    return encryption_keys_check(keys, name="GWM_ENCRYPTION_KEYS")
+
+
+GWM_ENCRYPTION_KEYS = _encryption_keys()
 DEBUG = _env_bool("GWM_DEBUG", False)
 ALLOWED_HOSTS = _env_list("GWM_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("GWM_CSRF_TRUSTED_ORIGINS", "")
@@ -206,9 +237,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# The queue the doorbells go to (and workers consume); one broker can then
-# serve several deployments, or test runs, without them taking each other's work.
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GWM_CELERY_QUEUE", "") or "celery"
+# The queues the doorbells go to, one per kind of work (gwm.kit.queues), all named
+# after this prefix: one broker can then serve several deployments, or test runs,
+# without them taking each other's work.
+GWM_CELERY_QUEUE = os.environ.get("GWM_CELERY_QUEUE", "") or "gwm"
+CELERY_TASK_DEFAULT_QUEUE = queues.queue_name(GWM_CELERY_QUEUE, "operations")
+CELERY_TASK_QUEUES = queues.task_queues(GWM_CELERY_QUEUE)
+CELERY_TASK_ROUTES = queues.task_routes(GWM_CELERY_QUEUE)
 
 # The sync scheduler: one cheap tick that enqueues the clusters whose tiers are due.
 CELERY_BEAT_SCHEDULE = {
@@ -243,11 +278,10 @@ GWM_WEBHOOK_SECRET_OVERLAP_HOURS = _env_int("GWM_WEBHOOK_SECRET_OVERLAP_HOURS", 
 GWM_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("GWM_STREAM_HEARTBEAT_SECONDS", "15"))
 GWM_STREAM_BUFFER_EVENTS = _env_int("GWM_STREAM_BUFFER_EVENTS", 1000)
 GWM_JOB_RETENTION_DAYS = _env_int("GWM_JOB_RETENTION_DAYS", 90)
-# How long a worker holds a job it works on; a worker that dies leaves the job
-# to the sweeper once this has passed. Keep it well above the RAPI timeouts
-# (30 s reads): a submission that outlives its lease could be sent again by
-# another worker.
-GWM_JOB_LEASE_SECONDS = _env_int("GWM_JOB_LEASE_SECONDS", 90)
+# How long a claim on a job lasts; a worker that dies leaves the job to the sweeper
+# once this has passed. A live worker's lease keeper renews its claims every third
+# of it (gwm.kit.lease), and a submission renews its claim before it sends.
+GWM_JOB_LEASE_SECONDS = _env_int("GWM_JOB_LEASE_SECONDS", 30)
 if GWM_JOB_LEASE_SECONDS < 2:
     raise ImproperlyConfigured(f"GWM_JOB_LEASE_SECONDS={GWM_JOB_LEASE_SECONDS} is below 2")
 # Worker threads mostly wait on Ganeti (a tracked job holds one through each

@@ -46,7 +46,7 @@ LAYERS: list[tuple[int, str, str]] = [
     # Wiring: settings, URLs, Celery, entry points; they put everything together.
     (8, "wiring", "gwm.urls gwm.settings gwm.settings_* gwm.celery gwm.asgi gwm.wsgi"),
     (8, "wiring", "gwm.server_cli gwm.startup"),
-    (8, "wiring", "gwm.demo gwm.embedded gwm.serving gwm.__main__ gwm"),
+    (8, "wiring", "gwm.demo gwm.embedded gwm.serving gwm.worker_process gwm.__main__ gwm"),
     # The accounts commands of the server's shell (only gwm.server_cli imports them).
     (8, "wiring", "gwm.accounts.cli gwm.accounts.cli.*"),
     # Edges: HTTP (routers, OpenAPI, health) and every domain's admin; nothing calls them.

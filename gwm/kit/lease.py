@@ -6,14 +6,22 @@ two workers can never both win; a worker that dies simply stops renewing, and
 the row is free again once ``lease_until`` passes. ``dispatch`` reserves a row
 for the task a dispatcher (beat, the sweeper) is about to ring, so the next
 tick does not ring it again; that task's ``claim`` takes the reservation over.
+
+An owner is ``<worker node>/<boot>/<thread>:<nonce>``. A worker process renews
+every lease it holds from one thread (``LeaseKeeper``), so leases can be short
+and a dead worker's are free within one lease; and a worker that starts again
+under the same node name frees what its previous life held at once
+(``release_previous_lives``) instead of waiting for the leases to run out.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,11 +29,35 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 DISPATCHED = "dispatched"
+#: Room left in ``lease_owner`` (128) for the boot, thread and nonce.
+_NODE_MAX = 80
+
+log = logging.getLogger(__name__)
+
+
+class _Identity:
+    """Who this process is in its leases: set once its worker knows its node name."""
+
+    def __init__(self) -> None:
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+        self.boot = uuid.uuid4().hex[:8]
+
+    @property
+    def process(self) -> str:
+        return f"{self.node}/{self.boot}"
+
+
+IDENTITY = _Identity()
+
+
+def set_node(name: str) -> None:
+    """This process's worker node name (a Celery node name: unique per running worker)."""
+    IDENTITY.node = name.replace("/", "_")[:_NODE_MAX]
 
 
 def new_owner() -> str:
     """This process and thread, and a nonce: unique per claim."""
-    return f"{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+    return f"{IDENTITY.process}/{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
 
 
 def free(now: datetime) -> Q:
@@ -69,3 +101,59 @@ class Lease:
         until = now + timedelta(seconds=min(self.dispatch_seconds, self.seconds()))
         rows = self.model._default_manager.filter(pk=pk).filter(free(now))
         return bool(rows.update(lease_owner=DISPATCHED, lease_until=until))
+
+
+def release_previous_lives(models: Sequence[type[Model]]) -> int:
+    """Free the rows that an earlier process under this node name held: it is dead (the
+    caller made sure no other live process has this name). Returns how many."""
+    mine = Q(lease_owner__startswith=f"{IDENTITY.node}/")
+    this_life = Q(lease_owner__startswith=f"{IDENTITY.process}/")
+    freed = 0
+    for model in models:
+        rows = model._default_manager.filter(mine & ~this_life)
+        freed += rows.update(lease_owner="", lease_until=None)
+    if freed:
+        log.info("took over %d lease(s) of this worker's previous run at once", freed)
+    return freed
+
+
+class LeaseKeeper:
+    """A thread renewing every lease this process holds, every ``every`` seconds: one
+    UPDATE per leased table, so a claim outlives any task of this process while it
+    lives, and lasts one lease after it dies."""
+
+    def __init__(self, leases: Sequence[Lease], every: float) -> None:
+        self.leases = leases
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gwm-lease-keeper", daemon=True)
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def renew_all(self) -> int:
+        from django.db import connection
+
+        renewed = 0
+        now = timezone.now()
+        try:
+            for lease in self.leases:
+                rows = lease.model._default_manager.filter(
+                    lease_owner__startswith=f"{IDENTITY.process}/"
+                )
+                renewed += rows.update(lease_until=now + timedelta(seconds=lease.seconds()))
+        finally:
+            connection.close()  # this thread's: not held between ticks
+        return renewed
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.renew_all()
+            except Exception:  # a database hiccup: the next tick tries again
+                log.warning("renewing this worker's leases failed", exc_info=True)

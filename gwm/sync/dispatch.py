@@ -23,8 +23,9 @@ from gwm.sync.rounds import run_due_tiers
 
 log = logging.getLogger(__name__)
 
-#: A lease outlives any round (client timeouts are bounded well below it).
-LEASE_SECONDS = 120.0
+#: A dead worker's clusters are free after this; a live one's lease keeper renews its
+#: claims every third of it (gwm.kit.lease), however long a round takes.
+LEASE_SECONDS = 20.0
 CLUSTER_LEASE = Lease(Cluster, lambda: LEASE_SECONDS, dispatch_seconds=30.0)
 SYNC_TASK = "sync.sync_cluster"
 

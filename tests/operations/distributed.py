@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from urllib.parse import quote
 import pytest
 import uvicorn
 
+from gwm.kit import queues
 from gwm.simulator.server import Running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,13 +59,14 @@ def require_broker(url: str) -> None:
 
 
 def delete_queue(url: str, queue: str) -> None:
-    """Drop the test's queue and its exchange (celery declares both durable)."""
+    """Drop the test's queues and their exchanges (celery declares them durable)."""
     from kombu import Connection
 
     with contextlib.suppress(Exception), Connection(url, connect_timeout=3) as connection:
         channel = connection.default_channel
-        channel.queue_delete(queue)
-        channel.exchange_delete(queue)
+        for declared in queues.task_queues(queue):
+            channel.queue_delete(declared.name)
+            channel.exchange_delete(declared.name)
 
 
 def database_url() -> str:
@@ -84,11 +87,12 @@ def database_url() -> str:
 
 @contextlib.contextmanager
 def publishing_to(url: str, queue: str) -> Iterator[None]:
-    """Make this process ring doorbells on ``url``/``queue``, as a `gwm api` would."""
+    """Make this process ring doorbells on ``url`` and the queues named after ``queue``
+    (``GWM_CELERY_QUEUE``), as a `gwm api` would."""
     from gwm.celery import app
 
     conf = app.conf
-    saved = (conf.broker_url, conf.task_default_queue)
+    saved = (conf.broker_url, conf.task_default_queue, conf.task_queues, conf.task_routes)
 
     def reset_pools() -> None:
         # Forget the connection pool (kombu keeps one per broker URL for the whole
@@ -98,13 +102,14 @@ def publishing_to(url: str, queue: str) -> Iterator[None]:
         app._pool = None
         app.__dict__.pop("amqp", None)
 
-    conf.broker_url, conf.task_default_queue = url, queue
+    conf.broker_url, conf.task_default_queue = url, queues.queue_name(queue, "operations")
+    conf.task_queues, conf.task_routes = queues.task_queues(queue), queues.task_routes(queue)
     reset_pools()
     try:
         yield
     finally:
         reset_pools()
-        conf.broker_url, conf.task_default_queue = saved
+        conf.broker_url, conf.task_default_queue, conf.task_queues, conf.task_routes = saved
 
 
 @dataclass
@@ -152,11 +157,17 @@ class Distributed:
     _counter: int = 0
 
     def start_worker(
-        self, *, failpoints: str = "", concurrency: int = 4, wait: bool = True
+        self,
+        *,
+        failpoints: str = "",
+        concurrency: int = 4,
+        wait: bool = True,
+        name: str | None = None,
     ) -> Worker:
-        """Start `celery -A gwm worker` (what `gwm worker` runs); ``wait``: until it consumes."""
+        """Start `celery -A gwm worker` (what `gwm worker` runs); ``wait``: until it consumes.
+        ``name``: an earlier worker's, as a restarted one would have."""
         self._counter += 1
-        name = f"w{self._counter}{'-fp' if failpoints else ''}"
+        name = name or f"w{self._counter}{'-fp' if failpoints else ''}"
         env = dict(os.environ)
         for variable in ("GWM_FAILPOINTS", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST"):
             env.pop(variable, None)
@@ -188,7 +199,7 @@ class Distributed:
             "--without-mingle",
             "--without-gossip",
             "--without-heartbeat",
-            f"--hostname={name}-{self.queue}@%h",
+            f"--hostname={self.node(name)}",
         ]
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -210,6 +221,10 @@ class Distributed:
                 raise AssertionError(f"worker {name} not ready in time:\n{worker.log_tail()}")
             time.sleep(0.05)
         return worker
+
+    def node(self, name: str) -> str:
+        """The Celery node name of worker ``name``: the start of its lease owners."""
+        return f"{name}-{self.queue}@{socket.gethostname()}"
 
     def alive(self) -> list[Worker]:
         return [worker for worker in self.workers if worker.alive]

@@ -211,7 +211,12 @@ def _register(env: dict[str, str], fast_interval: float) -> Cluster:
             tls_fingerprint="",
             tls_verify=True,
         ),
-        intervals={"fast_interval": fast_interval, "runtime_interval": fast_interval},
+        # A long interval means gwm does not look meanwhile: the watch is off then too.
+        intervals={
+            "fast_interval": fast_interval,
+            "runtime_interval": fast_interval,
+            "watch_interval": 1.0 if fast_interval < 10 else 0.0,
+        },
     )
 
 

@@ -24,11 +24,12 @@ from pathlib import Path
 #: Tells an API process which process started it (it exits when that one dies).
 PARENT_ENV = "GWM_SERVE_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @contextlib.contextmanager
 def run_directory() -> Iterator[Path]:
-    """A private directory for this run's sockets, as ``GWM_WAKE_DIR``.
+    """A private directory for this run's sockets, as ``GWM_WAKE_DIR``, and its metrics.
 
     Entered before Django reads its settings, so this process and every API
     process it starts see it. Under /tmp with a short name: a Unix socket's path
@@ -36,10 +37,19 @@ def run_directory() -> Iterator[Path]:
     """
     with tempfile.TemporaryDirectory(prefix="gwm-run-") as directory:
         os.environ["GWM_WAKE_DIR"] = directory
+        # Prometheus' multiprocess mode (read when prometheus-client is first imported):
+        # this run's own directory, unless the host shares one (GWM_METRICS_DIR).
+        metrics = _METRICS_ENV not in os.environ
+        if metrics:
+            shared = os.environ.get("GWM_METRICS_DIR", "")
+            os.environ[_METRICS_ENV] = shared or str(Path(directory) / "metrics")
+            Path(os.environ[_METRICS_ENV]).mkdir(parents=True, exist_ok=True)
         try:
             yield Path(directory)
         finally:
             os.environ.pop("GWM_WAKE_DIR", None)
+            if metrics:
+                os.environ.pop(_METRICS_ENV, None)
 
 
 @contextlib.contextmanager

@@ -311,21 +311,12 @@ LOG_LEVEL = os.environ.get("GWM_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"GWM_LOG_LEVEL={LOG_LEVEL!r} is not a log level")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        # One line per RAPI request drowns everything else; gwm logs failures itself.
-        "httpx": {"level": "WARNING"},
-        "celery.worker.strategy": {"level": "WARNING"},
-        "celery.app.trace": {"level": "WARNING"},
-        "celery.beat": {"level": "WARNING"},
-    },
-}
+# Plain lines (embedded mode's default) or JSON (distributed mode's), both with the
+# request id, job and cluster of each line: GWM_LOG_FORMAT (gwm.settings_observability).
+from gwm.settings_observability import log_format, logging_config  # noqa: E402
+
+GWM_LOG_FORMAT = log_format(embedded=GWM_EMBEDDED)
+LOGGING = logging_config(level=LOG_LEVEL, kind=GWM_LOG_FORMAT)
 
 # Every RAPI read gwm makes gives up after this long (gwm.ganeti.connect), so no
 # worker hangs on a cluster that stopped answering; keep it below GWM_JOB_LEASE_SECONDS.
@@ -380,3 +371,10 @@ from gwm.settings_ldap import *  # noqa: E402, F403
 if GWM_LDAP_ENABLED:  # noqa: F405
     # After gwm's own users: a directory entry never takes over a local account.
     AUTHENTICATION_BACKENDS.append(LDAP_BACKEND)  # noqa: F405
+
+
+# -- observability: /metrics and its figures (docs/observability.md) ------------------
+
+INSTALLED_APPS += ["gwm.observability"]
+# GWM_METRICS_TOKEN (who may scrape /metrics), GWM_METRICS_DIR (multiprocess mode).
+from gwm.settings_observability import *  # noqa: E402, F403

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 from gwm.api import api
 from gwm.health import healthz, readyz
+from gwm.observability.endpoint import metrics
 
 admin.site.site_header = "gwm administration"
 admin.site.site_title = "gwm"
@@ -15,5 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
 ]

@@ -43,6 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[int, str, str]] = [
     # Foundation: plain helpers and the RAPI client; they know nothing of gwm's apps.
     (0, "foundation", "gwm.kit gwm.kit.* gwm.errors gwm.schemas gwm.rapi gwm.rapi.*"),
+    # Observability: the log context, formats and figures anything may record into;
+    # its Celery hooks read a job's row; the scrape endpoint reads every app's tables.
+    (0, "foundation", "gwm.observability gwm.observability.context gwm.observability.logs"),
+    (0, "foundation", "gwm.observability.metrics gwm.observability.multiprocess"),
+    (1, "models", "gwm.observability.apps gwm.observability.tasklog"),
+    (7, "edges", "gwm.observability.collector gwm.observability.endpoint"),
     # Wiring: settings, URLs, Celery, entry points; they put everything together.
     (8, "wiring", "gwm.urls gwm.settings gwm.settings_* gwm.celery gwm.asgi gwm.wsgi"),
     (8, "wiring", "gwm.server_cli gwm.startup"),

@@ -9,6 +9,10 @@ In an API process of `gwm serve` (embedded mode) the worker lives in another
 process with an in-memory broker, so the doorbell goes to that process as a
 datagram (``GWM_DOORBELL_SOCKET``, gwm.kit.localbus), which sends the task
 there. A doorbell that does not arrive is re-rung by the sweepers.
+
+A doorbell carries the request id of the context that rings it (the Celery header
+``gwm_request_id``), so the task's log lines show the request that caused it; a job's
+tasks also find it on the job's row (gwm.observability.tasklog), which a re-ring keeps.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 
 from gwm.kit import localbus
+from gwm.observability.context import task_headers
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +39,24 @@ def ring_after_commit(task: str, *args: Any, **kwargs: Any) -> None:
 
 def ring(task: str, *args: Any, **kwargs: Any) -> None:
     """Send ``task`` now (from a worker: the next step of work already committed)."""
+    headers = task_headers()
     if settings.GWM_DOORBELL_SOCKET:
-        doorbell = json.dumps({"task": task, "args": args, "kwargs": kwargs}).encode()
+        message = {"task": task, "args": args, "kwargs": kwargs, "headers": headers}
+        doorbell = json.dumps(message).encode()
         if not localbus.send(Path(settings.GWM_DOORBELL_SOCKET), doorbell, wait=True):
             log.warning(
                 "the worker process did not take the doorbell for %s; the sweeper will", task
             )
         return
-    current_app.send_task(task, args=args, kwargs=kwargs)
+    current_app.send_task(task, args=args, kwargs=kwargs, headers=headers or None)
 
 
 def ring_from_doorbell(payload: bytes) -> None:
     """In the worker process: send the task an API process's doorbell names."""
     doorbell = json.loads(payload)
-    current_app.send_task(doorbell["task"], args=doorbell["args"], kwargs=doorbell["kwargs"])
+    current_app.send_task(
+        doorbell["task"],
+        args=doorbell["args"],
+        kwargs=doorbell["kwargs"],
+        headers=doorbell.get("headers") or None,
+    )

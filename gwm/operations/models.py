@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from gwm.observability.context import job_request_id
+
 
 class JobStatus(models.TextChoices):
     PENDING = "PENDING"  # accepted, not yet in Ganeti
@@ -60,6 +62,9 @@ class Job(models.Model):
     )
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     request_hash = models.CharField(max_length=64, blank=True, default="")
+    # The X-Request-ID of the request that created it, for the workers' log lines
+    # (the doorbell's header is lost with the doorbell; this is not).
+    request_id = models.CharField(max_length=128, blank=True, default=job_request_id)
 
     # Ganeti's side.
     ganeti_job_id = models.BigIntegerField(null=True, blank=True)

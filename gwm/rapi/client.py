@@ -25,6 +25,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 
 import httpx
 
+from gwm.rapi import observe
 from gwm.rapi.base import ClientBase
 from gwm.rapi.calls import Flow, RapiCall, Sleep
 from gwm.rapi.errors import RapiError, RapiTLSError
@@ -83,15 +84,18 @@ class RapiClient(ClientBase[httpx.BaseTransport, httpx.Client]):
         request = self.config.build(http, call)
         attempt = 0
         while True:
+            sent = time.perf_counter()
             try:
                 try:
-                    sent = time.perf_counter()
                     response = http.send(request)
                     self.http_seconds += time.perf_counter() - sent
                 except httpx.HTTPError as exc:
                     raise self._explain(self.config.failed(exc, call)) from exc
-                return self.config.complete(call, response)
+                result = self.config.complete(call, response)
+                observe.sent(call.request, time.perf_counter() - sent, None)
+                return result
             except RapiError as error:
+                observe.sent(call.request, time.perf_counter() - sent, error)
                 delay = self.config.retry_delay(call, attempt, error)
                 if delay is None:
                     raise
@@ -178,15 +182,18 @@ class AsyncRapiClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
         request = self.config.build(http, call)
         attempt = 0
         while True:
+            sent = time.perf_counter()
             try:
                 try:
-                    sent = time.perf_counter()
                     response = await http.send(request)
                     self.http_seconds += time.perf_counter() - sent
                 except httpx.HTTPError as exc:
                     raise (await self._explain(self.config.failed(exc, call))) from exc
-                return self.config.complete(call, response)
+                result = self.config.complete(call, response)
+                observe.sent(call.request, time.perf_counter() - sent, None)
+                return result
             except RapiError as error:
+                observe.sent(call.request, time.perf_counter() - sent, error)
                 delay = self.config.retry_delay(call, attempt, error)
                 if delay is None:
                     raise

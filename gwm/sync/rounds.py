@@ -15,6 +15,7 @@ to stay within a share of one master core, and together they stay within
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -25,6 +26,8 @@ from gwm.events.services import ChangeRecord, last_seq
 from gwm.ganeti import reads, rereads
 from gwm.ganeti.connect import client_for
 from gwm.ganeti.failures import RoundFailure
+from gwm.observability import context as log_context
+from gwm.observability import metrics
 from gwm.operations.services.foreign import jobs_record_foreign
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,12 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
     cluster = Cluster.objects.filter(pk=cluster_id).first()
     if cluster is None:
         return []
+    with log_context.bound(cluster=cluster.name):  # its log lines, its RAPI figures
+        return _run_due_tiers(cluster, force=force)
+
+
+def _run_due_tiers(cluster: Cluster, *, force: bool) -> list[str]:
+    cluster_id = cluster.pk
     now = timezone.now()
     slow = force or _is_due(cluster.next_slow_at, now)
     runtime = force or _is_due(cluster.next_runtime_at, now)
@@ -63,6 +72,7 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
     try:
         client = client_for(cluster)
     except RoundFailure as failure:
+        metrics.sync_failed(cluster.name)
         cache.round_failure_write(
             cluster_id, error=str(failure), now=now, reachable=failure.reachable
         )
@@ -71,12 +81,15 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
     try:
         _watch_if_due(clock, reader, ran)
         if slow:
+            began = time.perf_counter()
             # What changed after this point (a job's end) is newer than the read.
             seen = last_seq()
             read = reads.read_slow_round(reader)
             cache.round_write(cluster_id, read, now=timezone.now(), tier="slow", read_after=seen)
             ran.append("slow")
+            metrics.sync_tier_done(cluster.name, "slow", began)
         elif fast:
+            began = time.perf_counter()
             seen = last_seq()
             read = reads.read_fast_round(
                 reader,
@@ -94,9 +107,11 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
             )
             ran.append("fast")
             seconds["fast"] = reader.seconds
+            metrics.sync_tier_done(cluster.name, "fast", began)
         # A slow round takes a while: a watch that came due meanwhile goes before the sweep.
         _watch_if_due(clock, reader, ran)
         if runtime:
+            began = time.perf_counter()
             before = reader.seconds
             seen = last_seq()
             read = reads.read_runtime_sweep(reader)
@@ -109,8 +124,10 @@ def run_due_tiers(cluster_id: int, *, force: bool = False) -> list[str]:
                 read_after=seen,
             )
             ran.append("runtime")
+            metrics.sync_tier_done(cluster.name, "runtime", began)
     except RoundFailure as failure:
         log.warning("sync of cluster %s failed: %s", cluster.name, failure)
+        metrics.sync_failed(cluster.name)
         cache.round_failure_write(
             cluster_id, error=str(failure), now=timezone.now(), reachable=failure.reachable
         )
@@ -153,8 +170,9 @@ class _WatchClock:
 def _watch_if_due(clock: _WatchClock | None, reader: reads.TimedReader, ran: list[str]) -> None:
     if clock is None or not clock.is_due():
         return
-    started = timezone.now()
+    started, began = timezone.now(), time.perf_counter()
     clock.tick(started, _watch(clock.cluster, reader))
+    metrics.sync_tier_done(clock.cluster.name, "watch", began)
     if "watch" not in ran:
         ran.append("watch")
 

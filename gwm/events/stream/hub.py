@@ -41,6 +41,7 @@ from gwm.events.services import last_seq, seq_bounds
 from gwm.events.stream import frames
 from gwm.events.stream.callers import Caller, caller_key, in_thread
 from gwm.events.visibility import Visibility
+from gwm.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class Hub:
             # and registering, so every change after ``start`` reaches the buffer.
             subscriber = Subscriber(caller, filters, limit, self.position)
             self._subscribers.add(subscriber)
+            metrics.stream_joined()
             return subscriber
         except BaseException:
             if caller is not None:
@@ -176,6 +178,7 @@ class Hub:
         if subscriber.joined:
             subscriber.joined = False
             self._release(subscriber.caller)
+            metrics.stream_left()
         if not self._subscribers and not self._joining:
             self._stop()
 

@@ -50,6 +50,7 @@ from gwm.events.webhooks.fanout import Owners
 from gwm.events.webhooks.signing import signed_headers
 from gwm.events.webhooks.targets import IPNetwork, allowed_networks_from_settings
 from gwm.events.webhooks.transport import Outcome, Sender
+from gwm.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +328,7 @@ def record(results: list[tuple[Attempt, Outcome]], recent: Recent | None = None)
         delivery.response_status, delivery.response_excerpt = outcome.status, outcome.excerpt
         delivery.error, delivery.duration_ms = outcome.error[:500], outcome.duration_ms
         delivery.claimed_until = None
+        metrics.webhook_attempted(delivered=outcome.delivered, status=outcome.status)
         if outcome.delivered:
             delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
             succeeded.add(webhook_id)

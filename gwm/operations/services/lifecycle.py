@@ -7,6 +7,7 @@ forward: a call that comes too late for the job's state does nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,8 +26,11 @@ from gwm.events.services import ChangeRecord, changes_record
 from gwm.ganeti.reads import RoundRead
 from gwm.ganeti.vocabulary import ganeti_time
 from gwm.kit.enqueue import ring_after_commit
+from gwm.observability import metrics
 from gwm.operations.models import FINAL_STATUSES, FROM_GANETI, Job, JobStatus
 from gwm.operations.services.changes import job_change, job_record
+
+log = logging.getLogger(__name__)
 
 TRACK_TASK = "operations.track_job"
 CANCEL_TASK = "operations.cancel_job"
@@ -40,6 +44,7 @@ def job_attempt_started(job_id: int, *, submit_floor: int) -> Job:
         if job.submit_floor is None:
             job.submit_floor = submit_floor
         job.save(update_fields=["attempts", "submit_floor", "updated_at"])
+    log.info("job %s (%s): sending it to Ganeti, attempt %s", job.pk, job.action, job.attempts)
     return job
 
 
@@ -67,6 +72,8 @@ def job_submitted(job_id: int, ganeti_job_id: int, *, adopted: bool = False) -> 
         job.save()
         job_record(job, [job_change(job, fields=["status", "ganeti_job_id"])])
         ring_after_commit(TRACK_TASK, job.pk)
+        metrics.job_submitted(job)
+        log.info("job %s (%s) is Ganeti job %s", job.pk, job.action, ganeti_job_id)
 
 
 def job_attempt_failed(job_id: int, *, error: str, retry_at: datetime) -> None:
@@ -180,6 +187,8 @@ def job_finish(
                 now=timezone.now(),
             )
         job_record(job, records)
+        metrics.job_ended(job)
+        log.info("job %s (%s) ended: %s", job.pk, job.action, job.status)
 
 
 def _release(job: Job) -> list[ChangeRecord]:
@@ -207,6 +216,7 @@ def job_cancel(job: Job, *, actor: User | None) -> Job:
             job.error = {"code": "canceled", "message": "canceled before it reached Ganeti"}
             job.save()
             job_record(job, [job_change(job), *_release(job)])
+            metrics.job_ended(job)
             return job
         job.status = JobStatus.CANCELING
         job.save(update_fields=["status", "updated_at"])
@@ -236,6 +246,7 @@ def _end_orphan(job: Job) -> None:
     job.lease_owner, job.lease_until = "", None
     job.save()
     job_record(job, [job_change(job)])
+    metrics.job_ended(job)
 
 
 def jobs_end_for_cluster(cluster: Cluster) -> int:

@@ -44,10 +44,7 @@ class _ByPath:
         await target(scope, receive, send)
 
 
-site: Any = site_application
-if settings.GWM_SERVE_STATIC:
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-    site = ASGIStaticFilesHandler(site)
-
-application = ReusedThreads(_ByPath(_api_handler(), site), keep=settings.GWM_REQUEST_THREADS)
+# Static files go to the site handler, whose middleware starts with WhiteNoise's.
+application = ReusedThreads(
+    _ByPath(_api_handler(), site_application), keep=settings.GWM_REQUEST_THREADS
+)

@@ -77,8 +77,13 @@ def embedded_workers(run_dir: Path) -> Iterator[None]:
 def serve_api(host: str, port: int, processes: int, *, log_level: str = "info") -> None:
     """Serve the API in ``processes`` processes until SIGINT or SIGTERM."""
     import uvicorn
+    from django.conf import settings
     from uvicorn.supervisors import Multiprocess
 
+    # X-Forwarded-For and X-Forwarded-Proto are believed from GWM_TRUSTED_PROXIES only
+    # (uvicorn's proxy headers): from anyone else they would let a client choose the
+    # address a token's allowed networks and the audit log see.
+    trusted = settings.GWM_TRUSTED_PROXIES
     config = uvicorn.Config(
         "gwm.asgi:application",
         host=host,
@@ -87,6 +92,8 @@ def serve_api(host: str, port: int, processes: int, *, log_level: str = "info") 
         log_level=log_level,
         lifespan="off",
         access_log=False,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
     )
     os.environ[PARENT_ENV] = str(os.getpid())
     try:

@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -123,6 +124,10 @@ GWM_ENCRYPTION_KEYS = _encryption_keys()
 DEBUG = _env_bool("GWM_DEBUG", False)
 ALLOWED_HOSTS = _env_list("GWM_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("GWM_CSRF_TRUSTED_ORIGINS", "")
+# The reverse proxies (addresses or networks) whose X-Forwarded-For and
+# X-Forwarded-Proto headers gwm believes (gwm.serving); empty: none, the peer of the
+# connection is the client. docs/deployment.md, "Behind a reverse proxy".
+GWM_TRUSTED_PROXIES = _env_list("GWM_TRUSTED_PROXIES", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -222,8 +227,23 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-# Embedded mode serves static files (admin, API docs) from the ASGI app itself.
+# gwm serves its static files (the admin's, the API docs') itself with WhiteNoise,
+# compressed when collected (`gwm manage collectstatic` into STATIC_ROOT, once per
+# release), else straight from the installed packages. GWM_SERVE_STATIC=0 leaves
+# them to a proxy in front (docs/deployment.md).
 GWM_SERVE_STATIC = _env_bool("GWM_SERVE_STATIC", True)
+if GWM_SERVE_STATIC:
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "admin").is_dir()
+# Nothing collected is a normal state (embedded mode), not worth a warning per start.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies (gzip, and Brotli if installed) beside each collected file; no
+    # manifest, so a release that was not collected still renders its pages.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
 
 # Celery: the queue is only a doorbell (tasks take ids and re-read the database;
 # docs/architecture.md). Services ring tasks by name; these modules define them.

@@ -84,6 +84,14 @@ class Broadcaster:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(event.set)
 
+    def publish_all(self) -> None:
+        """Wake every waiter and call every callback of every channel: anything may
+        have moved (the wake-ups of a while were lost)."""
+        with self._lock:
+            channels = set(self._waiters) | set(self._callbacks)
+        for channel in channels:
+            self.publish(channel)
+
     def waiting(self, channel: str) -> int:
         with self._lock:
             return len(self._waiters.get(channel, ()))
@@ -146,6 +154,18 @@ def _ensure_wake_listener() -> None:
 # -- PostgreSQL LISTEN ---------------------------------------------------------
 
 _listener: threading.Thread | None = None
+#: Set while this process's LISTEN connection is up. While it is down (the database
+#: restarted, the connection was cut) other processes' wake-ups do not reach this one:
+#: waiters poll faster meanwhile (gwm.events.waiting), and when it is back every
+#: waiter is woken once, since what was published in between is lost.
+_listening = threading.Event()
+#: How long the listener waits before connecting again after losing its connection.
+RECONNECT_SECONDS = 1.0
+
+
+def listener_down() -> bool:
+    """True while this process's LISTEN connection is being made again (PostgreSQL)."""
+    return _listener is not None and not _listening.is_set()
 
 
 def _ensure_listener() -> None:
@@ -170,8 +190,14 @@ def _listen_forever() -> None:
         try:
             with psycopg.connect(**params, autocommit=True) as conn:
                 conn.execute(f"LISTEN {PG_CHANNEL}")
+                if not _listening.is_set():
+                    _listening.set()
+                    broadcaster.publish_all()  # what was sent while it was down is lost
                 for notice in conn.notifies():
                     broadcaster.publish(notice.payload)
         except Exception:  # reconnect whatever happened; never let waiters hang forever
+            if _listening.is_set():
+                _listening.clear()
+                broadcaster.publish_all()  # each waiter looks again, and polls meanwhile
             log.exception("LISTEN %s failed; reconnecting", PG_CHANNEL)
-            time.sleep(1)
+            time.sleep(RECONNECT_SECONDS)

@@ -11,6 +11,9 @@ asyncio wait, so a thousand waiters hold no thread between wake-ups.
 Wake-ups are hints (a listener may be reconnecting, a datagram between two
 processes may be dropped), so a waiter also reloads every ``RECHECK_SECONDS``
 without one: a lost wake-up delays an answer by that much, never to the timeout.
+While this process's PostgreSQL listener is known to be down it reloads every
+``DOWN_RECHECK_SECONDS`` instead, and the listener wakes every waiter once it is
+back (gwm.events.notify).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 
+from gwm.events import notify
 from gwm.events.notify import broadcaster
 
 T = TypeVar("T")
 
 RECHECK_SECONDS = 5.0
+DOWN_RECHECK_SECONDS = 1.0
 
 
 async def wait_until_moved(
@@ -52,15 +57,14 @@ async def wait_until_moved(
         events = [event for _, (_, event) in subscriptions]
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
+            recheck = DOWN_RECHECK_SECONDS if notify.listener_down() else RECHECK_SECONDS
             waiters = [asyncio.ensure_future(event.wait()) for event in events]
             done, pending = await asyncio.wait(
-                waiters,
-                timeout=min(remaining, RECHECK_SECONDS),
-                return_when=asyncio.FIRST_COMPLETED,
+                waiters, timeout=min(remaining, recheck), return_when=asyncio.FIRST_COMPLETED
             )
             for waiter in pending:
                 waiter.cancel()
-            if not done and remaining <= RECHECK_SECONDS:
+            if not done and remaining <= recheck:
                 break
             for event in events:
                 event.clear()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 
+from gwm.events import notify
 from gwm.events.feed import Filters
 from gwm.events.models import Change
 from gwm.events.notify import CHANGES_CHANNEL, GRANTS_CHANNEL, broadcaster
@@ -41,6 +42,7 @@ from gwm.events.services import last_seq, seq_bounds
 from gwm.events.stream import frames
 from gwm.events.stream.callers import Caller, caller_key, in_thread
 from gwm.events.visibility import Visibility
+from gwm.events.waiting import DOWN_RECHECK_SECONDS
 from gwm.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -230,8 +232,9 @@ class Hub:
                     log.exception("the stream hub could not read the change log")
                     await asyncio.sleep(1)
                     continue
+                poll = DOWN_RECHECK_SECONDS if notify.listener_down() else POLL_SECONDS
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_SECONDS):
+                    async with asyncio.timeout(poll):
                         await woken.wait()
         finally:
             broadcaster.unsubscribe(CHANGES_CHANNEL, (loop, woken))

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench openapi-snapshot sandbox-up sandbox-down clean
+.PHONY: demo dist-demo test lint format bench openapi-snapshot sandbox-up sandbox-down clean
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	scripts/bootstrap
@@ -11,6 +11,11 @@ $(STAMP): pyproject.toml scripts/bootstrap
 
 demo: $(STAMP)
 	$(VENV)/bin/gwm demo
+
+# Distributed mode on this machine: PostgreSQL, RabbitMQ, `gwm api` (2 processes), two
+# workers, beat and a simulated cluster, each process logging under .run/dist-demo/.
+dist-demo: $(STAMP)
+	$(VENV)/bin/python scripts/dist-demo
 
 test: $(STAMP)
 	scripts/run-tests

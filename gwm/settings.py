@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import os
 import secrets
 import warnings
@@ -128,6 +129,15 @@ CSRF_TRUSTED_ORIGINS = _env_list("GWM_CSRF_TRUSTED_ORIGINS", "")
 # X-Forwarded-Proto headers gwm believes (gwm.serving); empty: none, the peer of the
 # connection is the client. docs/deployment.md, "Behind a reverse proxy".
 GWM_TRUSTED_PROXIES = _env_list("GWM_TRUSTED_PROXIES", "")
+for _proxy in GWM_TRUSTED_PROXIES:
+    try:  # an address or a network; a host name or "*" would trust no one or everyone
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"GWM_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
+# Behind TLS (docs/deployment.md): the admin's session and CSRF cookies only over HTTPS.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("GWM_SECURE_COOKIES", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -200,9 +210,14 @@ def _database() -> dict[str, object]:
     elif config["ENGINE"] == "django.db.backends.postgresql":
         # A pool per process (psycopg_pool): a request or task borrows a connection
         # instead of opening one (connect and authenticate cost more than a cached read).
-        config["OPTIONS"] = {
-            "pool": {"min_size": 1, "max_size": _env_int("GWM_DB_POOL_SIZE", 20), "timeout": 20}
+        # Added to what the URL's query gave (``?sslmode=require``), not instead of it.
+        options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": _env_int("GWM_DB_POOL_SIZE", 20),
+            "timeout": 20,
         }
+        config["OPTIONS"] = options
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL engine {config['ENGINE']} is not supported: use sqlite or postgresql"
@@ -226,7 +241,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+# Outside the private data directory if a proxy should serve it (GWM_SERVE_STATIC=0).
+STATIC_ROOT = Path(os.environ.get("GWM_STATIC_ROOT", DATA_DIR / "static")).resolve()
 # gwm serves its static files (the admin's, the API docs') itself with WhiteNoise,
 # compressed when collected (`gwm manage collectstatic` into STATIC_ROOT, once per
 # release), else straight from the installed packages. GWM_SERVE_STATIC=0 leaves

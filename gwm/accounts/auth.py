@@ -26,7 +26,8 @@ class AuthedRequest(HttpRequest):
 
 
 def client_address(request: HttpRequest) -> str | None:
-    """The caller's address as this server sees it (a proxy in front must set REMOTE_ADDR)."""
+    """The caller's address: the connection's peer, or what a trusted proxy's
+    X-Forwarded-For names (GWM_TRUSTED_PROXIES, applied by uvicorn before Django)."""
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -107,6 +107,24 @@ def api(
         serving.serve_api(host, port, processes or settings.GWM_API_PROCESSES)
 
 
+_METRICS_PORT_HELP = (
+    "serve this process's figures at http://<metrics-host>:<port>/metrics (for a host "
+    "with no gwm api; no token, so keep it private); 0: off"
+)
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    if not port:
+        return
+    from gwm.observability.endpoint import serve_process_metrics
+
+    try:
+        serve_process_metrics(host, port)
+    except OSError as exc:
+        typer.echo(f"gwm: cannot serve metrics on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def worker(
     concurrency: Annotated[
@@ -123,6 +141,8 @@ def worker(
             "previous run's work back at once); default: Celery's, celery@<host>"
         ),
     ] = None,
+    metrics_port: Annotated[int, typer.Option(help=_METRICS_PORT_HELP)] = 0,
+    metrics_host: Annotated[str, typer.Option(help="address of --metrics-port")] = "127.0.0.1",
     loglevel: Annotated[str, typer.Option()] = "INFO",
 ) -> None:
     """Run a Celery worker (distributed mode)."""
@@ -132,6 +152,8 @@ def worker(
         raise typer.BadParameter(str(exc), param_hint="--queues") from None
     django_setup()
     from django.conf import settings
+
+    _serve_metrics(metrics_host, metrics_port)
 
     from gwm.celery import app as celery_app
 
@@ -150,9 +172,14 @@ def worker(
 
 
 @app.command()
-def beat(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
+def beat(
+    metrics_port: Annotated[int, typer.Option(help=_METRICS_PORT_HELP)] = 0,
+    metrics_host: Annotated[str, typer.Option(help="address of --metrics-port")] = "127.0.0.1",
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+) -> None:
     """Run the Celery beat scheduler (distributed mode: exactly one)."""
     django_setup()
+    _serve_metrics(metrics_host, metrics_port)
     from gwm.celery import app as celery_app
 
     celery_app.start(["beat", f"--loglevel={loglevel}"])

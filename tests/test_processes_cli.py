@@ -150,3 +150,41 @@ def test_each_kind_of_work_goes_to_its_own_queue() -> None:
         assert depth == {"sync": 2, "operations": 1, "deliveries": 1}
     finally:
         delete_queue(url, prefix)
+
+
+def test_a_worker_serves_its_own_figures_on_its_metrics_port(tmp_path: Path) -> None:
+    env = _env(tmp_path, CELERY_BROKER_URL=broker_url())
+    require_broker(broker_url())
+    assert _run(env, "migrate").returncode == 0
+    port, prefix = _free_port(), f"gwm-test-{uuid.uuid4().hex[:8]}"
+    worker = subprocess.Popen(
+        [str(GWM), "worker", "--name", f"m-{uuid.uuid4().hex[:6]}", "--metrics-port", str(port)],
+        env={**env, "GWM_CELERY_QUEUE": prefix},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the worker never served its metrics"
+                time.sleep(0.3)
+        assert answer.status_code == 200
+        assert "# HELP gwm_sync_round_duration_seconds" in answer.text
+        assert "# HELP gwm_rapi_requests_total" in answer.text
+        # The database's figures are an API process's to serve, not each worker's.
+        assert "gwm_jobs_unsubmitted" not in answer.text
+        # A second process on the same port says why it cannot, with no traceback.
+        taken = _run(env, "beat", "--metrics-port", str(port), timeout=60)
+        assert taken.returncode == 1, taken.stderr
+        assert f"cannot serve metrics on 127.0.0.1:{port}" in taken.stderr
+        assert "Traceback" not in taken.stderr
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        delete_queue(broker_url(), prefix)

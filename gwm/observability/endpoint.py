@@ -37,16 +37,27 @@ class _ThisProcess:
         return REGISTRY.collect()
 
 
-def registry() -> CollectorRegistry:
-    """What one scrape answers with."""
+def registry(*, database: bool = True) -> CollectorRegistry:
+    """What one scrape answers with: this host's processes' figures (multiprocess mode)
+    or this process's, and (``database``) the figures read from the database."""
     found = CollectorRegistry(auto_describe=False)
     path = multiprocess.active_directory()
     if path is not None:
         MultiProcessCollector(found, path=str(path))  # type: ignore[no-untyped-call]
     else:
         found.register(_ThisProcess())
-    found.register(_database)
+    if database:
+        found.register(_database)
     return found
+
+
+def serve_process_metrics(host: str, port: int) -> None:
+    """For a `gwm worker` or `gwm beat` on a host without an API process: its own
+    figures (not the database's: an API process serves those) on a port of its own,
+    in a thread of prometheus-client's. No token: bind it to a private address."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=registry(database=False))
 
 
 def _problem(request: HttpRequest, status: int, code: str, title: str, detail: str) -> JsonResponse:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -160,12 +160,13 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 @api.exception_handler(OperationalError)
-def _database_busy(request: HttpRequest, exc: OperationalError) -> HttpResponse:
-    # SQLite's one write lock held past the busy timeout (or a database gone for a
-    # moment): nothing was written (the request's transaction rolled back), so the client
-    # may simply try again. Anything else the database refuses is a bug: a 500.
-    if "locked" not in str(exc) and "could not connect" not in str(exc):
-        return _unexpected(request, exc)
+@api.exception_handler(InterfaceError)
+def _database_busy(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    # The database's trouble, not the request's (DB-API's OperationalError and
+    # InterfaceError): SQLite's one write lock held past the busy timeout, a database
+    # out of reach, a pooled connection cut by a restart ("terminating connection due
+    # to administrator command"). The request's transaction rolled back, so the client
+    # may simply try again. A bug shows as another error (ProgrammingError...): a 500.
     log.warning("database busy on %s %s: %s", request.method, request.path, exc)
     body = problem_body(
         status=503,

@@ -25,6 +25,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from kombu.exceptions import KombuError
 
 from gwm.kit import localbus
 from gwm.observability.context import task_headers
@@ -48,7 +49,13 @@ def ring(task: str, *args: Any, **kwargs: Any) -> None:
                 "the worker process did not take the doorbell for %s; the sweeper will", task
             )
         return
-    current_app.send_task(task, args=args, kwargs=kwargs, headers=headers or None)
+    try:
+        current_app.send_task(task, args=args, kwargs=kwargs, headers=headers or None)
+    except (KombuError, OSError) as exc:
+        # The broker is down: the work is already a row (committed), and a doorbell is
+        # a hint the sweepers ring again once it is back. Not the request's failure:
+        # the client's job exists and will run, so it must not read a 500.
+        log.warning("the broker did not take the doorbell for %s (%s); the sweeper will", task, exc)
 
 
 def ring_from_doorbell(payload: bytes) -> None:

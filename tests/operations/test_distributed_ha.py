@@ -1,0 +1,1224 @@
+"""Distributed mode end to end, with real processes, while its services fail under it.
+
+Everything an operator runs (docs/deployment.md, "Distributed mode") runs here as
+its own process: `gwm migrate`, two `gwm api` (A and B, on two ports), two `gwm
+worker` (w1, w2), one `gwm beat`, on a PostgreSQL cluster and a RabbitMQ node that
+this module starts for itself (in a temporary directory, on free loopback ports),
+so it may stop, restart and kill them without touching anything else the machine
+runs. The Ganeti cluster is the simulator, served over HTTPS from this process.
+
+Every test looks through the HTTP API as a user would, and counts the simulator's
+Ganeti jobs by their reason trail (``gwm:op:<id>``): an operation reaches Ganeti
+exactly once.
+
+The test process never opens gwm's database itself (no ``django_db`` mark, not
+``postgres``): scripts/run-tests runs it once, in its SQLite pass (``-m "not
+postgres"``), and leaves it out of the PostgreSQL pass (``-m django_db``). Its
+tests share the services (module scope), so ``xdist_group`` keeps them on one
+xdist worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gwm.simulator.app import DEFAULT_USERS, Simulator
+from gwm.simulator.config import SimConfig
+from gwm.simulator.data import generate_cluster
+from gwm.simulator.server import Running, serve_in_thread
+from tests.clusters.helpers import registration_body
+from tests.conftest import sim_admin
+from tests.operations.distributed import ROOT, until
+
+pytestmark = [pytest.mark.xdist_group("distributed_ha")]
+
+GWM = Path(sys.executable).with_name("gwm")
+FINAL = frozenset({"SUCCESS", "ERROR", "CANCELED"})
+MARK = "gwm:op:"
+METRICS_TOKEN = "metrics-" + "0123456789abcdef"
+CLUSTER = "sim"
+#: How long a job's claim lasts (a dead worker's job is taken over after it).
+LEASE_SECONDS = 10
+#: Instances in the simulated cluster: every test takes its own (the chaos test 50).
+INSTANCES = 72
+SERVICE_START_SECONDS = 90.0
+#: An administrator and a token, made as tests/conftest.py's ``api`` fixture makes them
+#: (gwm.accounts.services.tokens.token_create), but in gwm's database: `gwm manage shell`.
+MAKE_TOKEN = """
+from django.contrib.auth.models import User
+from gwm.accounts.services.tokens import token_create
+user = User.objects.create_superuser("admin", "admin@localhost", "pw-admin-12345")
+print(token_create(actor=None, user=user, name="distributed-ha")[1])
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no {path})"
+
+
+def _guard() -> list[str]:
+    """Kill the child if this test process dies without its finalizers.
+
+    The parent-death signal follows the *thread* that started the child: every process
+    is started from the test's main thread (never from a helper thread, whose end
+    would SIGKILL it)."""
+    return ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
+# -- a private PostgreSQL cluster ------------------------------------------------------
+
+
+def _pg_bindir() -> Path:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not candidates:
+        pytest.fail(
+            "PostgreSQL's pg_ctl/initdb are not installed (not on PATH, nor in "
+            "/usr/lib/postgresql/*/bin): `scripts/services postgres` installs them",
+            pytrace=False,
+        )
+    return candidates[-1].parent
+
+
+@dataclass
+class PrivatePostgres:
+    """initdb in a directory of its own, trust auth, one free loopback port."""
+
+    base: Path
+    port: int
+    bindir: Path
+    as_postgres: bool
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.base / "postgres.log"
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://gwm@127.0.0.1:{self.port}/gwm"
+
+    def _run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        command = [str(self.bindir / argv[0]), *argv[1:]]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.base
+        )
+
+    def _checked(self, *argv: str, timeout: float = 60) -> None:
+        done = self._run(*argv, timeout=timeout)
+        if done.returncode != 0:
+            pytest.fail(
+                f"private PostgreSQL: `{' '.join(argv)}` failed ({done.returncode}):\n"
+                f"{done.stdout[-2000:]}{done.stderr[-2000:]}\n{_tail(self.log)}",
+                pytrace=False,
+            )
+
+    def start(self) -> None:
+        self._checked("initdb", "-D", str(self.data), "-A", "trust", "-U", "gwm", "-E", "UTF8")
+        settings = (
+            f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
+            f"unix_socket_directories = '{self.base}'\nmax_connections = 200\n"
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        )
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(settings)
+        self._checked("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "start")
+        self._checked("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "gwm", "gwm")
+
+    def restart(self) -> float:
+        """``pg_ctl restart -m fast``: every connection is cut; seconds it took."""
+        began = time.monotonic()
+        self._checked(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-m", "fast", "restart"
+        )
+        return time.monotonic() - began
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "immediate", "stop")
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    bindir = _pg_bindir()
+    as_postgres = os.geteuid() == 0
+    # Under /tmp, not pytest's tmp_path: the postgres user must be able to reach it.
+    base = Path(tempfile.mkdtemp(prefix="gwm-ha-pg-"))
+    if as_postgres:
+        shutil.chown(base, user="postgres")
+    server = PrivatePostgres(base, _free_port(), bindir, as_postgres)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# -- a private RabbitMQ node -----------------------------------------------------------
+
+
+def _rabbit_script(name: str) -> str:
+    # The Debian wrappers in /usr/sbin switch to the rabbitmq user and its home (and
+    # its Erlang cookie); the scripts they call run as whoever starts them.
+    real = Path("/usr/lib/rabbitmq/bin") / name
+    if real.exists():
+        return str(real)
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(
+            f"RabbitMQ's {name} is not installed: `scripts/services rabbitmq` installs it",
+            pytrace=False,
+        )
+    return found
+
+
+@dataclass
+class PrivateRabbit:
+    """A RabbitMQ node of its own name, ports, data, logs, config and Erlang cookie."""
+
+    base: Path
+    node: str
+    port: int
+    dist_port: int
+    process: subprocess.Popen[bytes] | None = None
+    starts: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    @property
+    def log(self) -> Path:
+        return self.base / "server.out"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+        env.update(
+            # A home of its own: the cookie below, never the machine's or root's.
+            HOME=str(self.base / "home"),
+            RABBITMQ_NODENAME=self.node,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(self.base / "mnesia"),
+            RABBITMQ_LOG_BASE=str(self.base / "log"),
+            RABBITMQ_CONFIG_FILE=str(self.base / "rabbitmq.conf"),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(self.base / "advanced.config"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(self.base / "enabled_plugins"),
+            RABBITMQ_PID_FILE=str(self.base / "rabbit.pid"),
+            ERL_EPMD_ADDRESS="127.0.0.1",
+        )
+        return env
+
+    def prepare(self) -> None:
+        for directory in ("home", "mnesia", "log"):
+            (self.base / directory).mkdir(mode=0o700)
+        # Written before the node and the CLI first run: were it missing, each would
+        # make one of its own at once, and they could disagree (the CLI then cannot
+        # reach the node: "Erlang cookie not matching").
+        cookie = self.base / "home" / ".erlang.cookie"
+        cookie.write_text(secrets.token_hex(20).upper())
+        cookie.chmod(0o400)
+        (self.base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "loopback_users.guest = false\n"
+            "vm_memory_high_watermark.relative = 0.8\n"
+            "disk_free_limit.absolute = 50MB\n"
+        )
+        (self.base / "enabled_plugins").write_text("[].\n")  # no management plugin
+
+    def start(self, timeout: float = SERVICE_START_SECONDS) -> float:
+        """Start the node; seconds until it accepts AMQP connections."""
+        began = time.monotonic()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [*_guard(), _rabbit_script("rabbitmq-server")],
+                env=self.env(),
+                cwd=self.base,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        while not _port_open(self.port):
+            if self.process.poll() is not None or time.monotonic() - began > timeout:
+                pytest.fail(
+                    f"the private RabbitMQ node {self.node} did not start on port {self.port} "
+                    f"(rc={self.process.poll()}):\n{_tail(self.log)}",
+                    pytrace=False,
+                )
+            time.sleep(0.2)
+        took = time.monotonic() - began
+        self.starts.append(took)
+        return took
+
+    def ctl(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [_rabbit_script("rabbitmqctl"), "-n", self.node, *argv],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def stop(self) -> None:
+        """``rabbitmqctl stop``: the node shuts down (its queues are kept on disk)."""
+        done = self.ctl("stop")
+        assert done.returncode == 0, f"rabbitmqctl stop failed: {done.stdout}{done.stderr}"
+        if self.process is not None:
+            self.process.wait(timeout=60)
+        until(lambda: not _port_open(self.port), timeout=30, what="RabbitMQ to close its port")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def private_rabbit() -> Iterator[PrivateRabbit]:
+    base = Path(tempfile.mkdtemp(prefix="gwm-ha-mq-"))
+    node = PrivateRabbit(base, f"gwmtest-{uuid.uuid4().hex[:10]}@localhost", *_two_ports())
+    try:
+        node.prepare()
+        node.start()
+        yield node
+    finally:
+        with contextlib.suppress(Exception):
+            if node.process is not None and node.process.poll() is None:
+                node.ctl("stop", timeout=30)
+                node.process.wait(timeout=30)
+        node.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _two_ports() -> tuple[int, int]:
+    first = _free_port()
+    second = _free_port()
+    while second == first:
+        second = _free_port()
+    return first, second
+
+
+# -- gwm's processes -------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer would; waits until it is gone."""
+        self.signal_group(signal.SIGKILL)
+        self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.alive:
+            self.signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        return f"--- {self.name} (rc={self.process.poll()})\n{_tail(self.log, lines)}"
+
+
+@dataclass
+class Harness:
+    """gwm in distributed mode on the private services, and what the tests share."""
+
+    pg: PrivatePostgres
+    mq: PrivateRabbit
+    sim: Running
+    work: Path
+    env: dict[str, str]
+    token: str = ""
+    api_ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    retired: list[Proc] = field(default_factory=list)
+    free_instances: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    _starts: Counter[str] = field(default_factory=Counter)
+
+    # processes
+
+    def run(self, *argv: str, timeout: float = 180, **extra: str) -> str:
+        done = subprocess.run(
+            [str(GWM), *argv],
+            env={**self.env, **extra},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"gwm {' '.join(argv)}: {done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def spawn(self, name: str, *argv: str, cwd: Path | None = None) -> Proc:
+        self._starts[name] += 1
+        log = self.work / f"{name}.{self._starts[name]}.log"
+        command = [*_guard(), str(GWM), *argv]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command,
+                env=self.env,
+                cwd=cwd or ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc = Proc(name, command, process, log)
+        old = self.procs.get(name)
+        if old is not None:
+            self.retired.append(old)
+        self.procs[name] = proc
+        return proc
+
+    def start_api(self, name: str) -> Proc:
+        port = self.api_ports.setdefault(name, _free_port())
+        return self.spawn(
+            name, "api", "--host", "127.0.0.1", "--port", str(port), "--processes", "1"
+        )
+
+    def start_worker(self, name: str) -> Proc:
+        return self.spawn(name, "worker", "--name", name, "--concurrency", "6")
+
+    def start_beat(self, name: str = "beat") -> Proc:
+        # Each beat keeps its schedule file in its own directory (celerybeat-schedule).
+        directory = self.work / name
+        directory.mkdir(exist_ok=True)
+        return self.spawn(name, "beat", cwd=directory)
+
+    def wait_worker_ready(self, name: str, timeout: float = 60) -> None:
+        proc = self.procs[name]
+
+        def ready() -> bool:
+            assert proc.alive, f"worker {name} exited:\n{proc.tail()}"
+            return " ready." in proc.log.read_text(errors="replace")
+
+        until(ready, timeout=timeout, interval=0.2, what=f"worker {name} to be ready")
+
+    def wait_api_ready(self, name: str, timeout: float = 60) -> None:
+        proc = self.procs[name]
+
+        def ready() -> bool:
+            assert proc.alive, f"{name} exited:\n{proc.tail()}"
+            try:
+                return httpx.get(f"{self.url(name)}/readyz", timeout=3).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        until(ready, timeout=timeout, interval=0.2, what=f"{name} to answer /readyz")
+
+    def all_alive(self) -> dict[str, bool]:
+        return {name: proc.alive for name, proc in self.procs.items()}
+
+    def logs(self, *names: str, lines: int = 30) -> str:
+        chosen = names or tuple(self.procs)
+        return "\n".join(self.procs[n].tail(lines) for n in chosen if n in self.procs)
+
+    def grep_logs(self, *needles: str, of: tuple[str, ...] = ()) -> list[str]:
+        """Lines of every run's log (of the processes named ``of``) holding a needle."""
+        found = []
+        for proc in [*self.retired, *self.procs.values()]:
+            if of and proc.name not in of:
+                continue
+            for line in _tail(proc.log, 100000).splitlines():
+                if any(needle in line for needle in needles):
+                    found.append(f"{proc.log.name}: {line[:400]}")
+        return found
+
+    # HTTP
+
+    def url(self, api: str) -> str:
+        return f"http://127.0.0.1:{self.api_ports[api]}"
+
+    def client(self, api: str, timeout: float = 30) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url(api),
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=timeout,
+        )
+
+    def instance(self, api: str, name: str) -> dict[str, Any]:
+        with self.client(api) as client:
+            answer = client.get(f"/api/v1/clusters/{CLUSTER}/instances/{name}")
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def job(self, api: str, job_id: int) -> dict[str, Any]:
+        with self.client(api) as client:
+            answer = client.get(f"/api/v1/jobs/{job_id}")
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def post_action(self, api: str, name: str, action: str) -> httpx.Response:
+        with self.client(api) as client:
+            return client.post(
+                f"/api/v1/clusters/{CLUSTER}/instances/{name}/actions", json={"action": action}
+            )
+
+    def wait_final(self, api: str, job_id: int, timeout: float) -> dict[str, Any]:
+        """Follow a job through ``/wait`` on ``api`` until it ends."""
+        deadline = time.monotonic() + timeout
+        with self.client(api, timeout=60) as client:
+            job = client.get(f"/api/v1/jobs/{job_id}").json()
+            while job["status"] not in FINAL:
+                left = deadline - time.monotonic()
+                assert left > 0, f"job {job_id} did not end: {job}\n{self.logs()}"
+                answer = client.get(
+                    f"/api/v1/jobs/{job_id}/wait",
+                    params={"timeout": min(20, max(1, int(left))), "status": job["status"]},
+                )
+                assert answer.status_code == 200, answer.text
+                job = answer.json()["job"]
+        return dict(job)
+
+    # the simulated cluster
+
+    def take(self, count: int, *, running: bool | None = None) -> list[str]:
+        """Instances no other test has used; ``running``: only those Ganeti runs (or not)."""
+        states = self.sim.sim.state.instances
+        chosen = [
+            name
+            for name in self.free_instances
+            if running is None or (states[name].running_on is not None) == running
+        ][:count]
+        assert len(chosen) == count, f"the simulated cluster has too few instances left: {count}"
+        for name in chosen:
+            self.free_instances.remove(name)
+        return chosen
+
+    def toggle(self, name: str) -> tuple[str, str]:
+        """The action that changes the instance's power state, and the status it leaves."""
+        if self.sim.sim.state.instances[name].running_on is not None:
+            return "shutdown", "STOPPED"
+        return "start", "RUNNING"
+
+    def reasons(self) -> Counter[int]:
+        """gwm job id → how many Ganeti jobs carry ``gwm:op:<id>`` in their reason trail."""
+        counts: Counter[int] = Counter()
+        for job in list(self.sim.sim.queue.jobs.values()):
+            ids = {
+                int(str(entry[1])[len(MARK) :])
+                for op in job.ops
+                for entry in op.input.get("reason", [])
+                if str(entry[1]).startswith(MARK)
+            }
+            counts.update(ids)
+        return counts
+
+    def ganeti_job_of(self, job_id: int) -> list[Any]:
+        marker = f"{MARK}{job_id}"
+        return [
+            job
+            for job in list(self.sim.sim.queue.jobs.values())
+            if any(str(e[1]) == marker for op in job.ops for e in op.input.get("reason", []))
+        ]
+
+    def assert_once_in_ganeti(self, jobs: dict[int, dict[str, Any]]) -> None:
+        """Each gwm job reached Ganeti exactly once, as the job it recorded."""
+        reasons = self.reasons()
+        twice = {pk: reasons[pk] for pk in jobs if reasons[pk] != 1}
+        assert twice == {}, f"gwm jobs not sent to Ganeti exactly once: {twice}"
+        recorded = [job["ganeti"]["job_id"] for job in jobs.values()]
+        assert len(set(recorded)) == len(recorded), f"a Ganeti job id recorded twice: {recorded}"
+        for pk, job in jobs.items():
+            (ganeti_job,) = self.ganeti_job_of(pk)
+            assert job["ganeti"]["job_id"] == ganeti_job.id, (pk, job["ganeti"], ganeti_job.id)
+
+
+def _base_env(work: Path, pg: PrivatePostgres, mq: PrivateRabbit) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GWM_", "PYTEST_", "PROMETHEUS_", "CELERY_", "RABBITMQ_"))
+        and k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    metrics = work / "metrics"
+    metrics.mkdir()
+    env.update(
+        DJANGO_SETTINGS_MODULE="gwm.settings",
+        DATABASE_URL=pg.url,
+        CELERY_BROKER_URL=mq.url,
+        GWM_SECRET_KEY=secrets.token_urlsafe(50),
+        GWM_CELERY_QUEUE=f"gwm-ha-{uuid.uuid4().hex[:8]}",
+        GWM_DATA_DIR=str(work / "data"),
+        GWM_METRICS_TOKEN=METRICS_TOKEN,
+        GWM_METRICS_DIR=str(metrics),
+        GWM_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
+        GWM_HTTP_TIMEOUT_SECONDS="5",
+        GWM_API_PROCESSES="1",
+        GWM_DB_POOL_SIZE="8",
+        GWM_LOG_FORMAT="plain",
+        GWM_VALIDATE_RESPONSES="1",
+        GWM_VALIDATE_EVENTS="1",
+        GWM_TOKEN_CACHE_SECONDS="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def simulated() -> Iterator[Running]:
+    state = generate_cluster(nodes=3, instances=INSTANCES, seed=11)
+    sim = Simulator(state, SimConfig(time_scale=0.05, wait_timeout=1.0), dict(DEFAULT_USERS))
+    running = serve_in_thread(sim)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def ha(simulated: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    work = tmp_path_factory.mktemp("distributed-ha")
+    began = time.monotonic()
+    with private_postgres() as pg, private_rabbit() as mq:
+        services = time.monotonic() - began
+        harness = Harness(pg, mq, simulated, work, _base_env(work, pg, mq))
+        harness.timings["services_start"] = services
+        harness.timings["rabbitmq_first_start"] = mq.starts[0]
+        try:
+            t = time.monotonic()
+            harness.run("migrate")
+            harness.timings["migrate"] = time.monotonic() - t
+            t = time.monotonic()
+            for name in ("api_a", "api_b"):
+                harness.start_api(name)
+            for name in ("w1", "w2"):
+                harness.start_worker(name)
+            harness.start_beat()
+            made = harness.run("manage", "shell", "--no-imports", "-c", MAKE_TOKEN)
+            harness.token = made.strip().splitlines()[-1]
+            for name in ("api_a", "api_b"):
+                harness.wait_api_ready(name)
+            for name in ("w1", "w2"):
+                harness.wait_worker_ready(name)
+            harness.timings["processes_ready"] = time.monotonic() - t
+            _register(harness)
+            harness.timings["setup_total"] = time.monotonic() - began
+            print(f"\ndistributed-ha setup: {harness.timings}")
+            yield harness
+        finally:
+            for proc in harness.procs.values():
+                proc.stop()
+            print(f"\ndistributed-ha timings: {harness.timings}")
+
+
+def _register(harness: Harness) -> None:
+    body = registration_body(harness.sim, name=CLUSTER, fast_interval=5.0, runtime_interval=15.0)
+    with harness.client("api_a") as client:
+        answer = client.post("/api/v1/clusters", json=body)
+        assert answer.status_code in {201, 202}, answer.text
+
+        def available() -> bool:
+            seen = client.get(f"/api/v1/clusters/{CLUSTER}").json()
+            return seen["status"] == "AVAILABLE" and seen["counts"].get("instances") == INSTANCES
+
+        until(available, timeout=60, interval=0.3, what="the cluster's first sync")
+    harness.free_instances = sorted(harness.sim.sim.state.instances)
+    random.Random(5).shuffle(harness.free_instances)
+
+
+def _stamp(text: str | None) -> float:
+    assert text, "no timestamp"
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+# -- 1. posted through API A, waited on through API B -----------------------------------
+
+
+def test_a_job_posted_on_one_api_is_waited_on_through_the_other(ha: Harness) -> None:
+    (name,) = ha.take(1, running=True)
+    for api in ("api_a", "api_b"):
+        assert ha.instance(api, name)["status"] == "RUNNING"
+
+    posted = ha.post_action("api_a", name, "shutdown")
+    assert posted.status_code == 202, posted.text
+    job = posted.json()
+    assert job["status"] == "PENDING"
+
+    # Every wait on B returns because a worker (another process) moved the job: through
+    # PostgreSQL NOTIFY, not the waiter's own 5 s recheck.
+    waits: list[dict[str, Any]] = []
+    status = job["status"]
+    with ha.client("api_b", timeout=90) as client:
+        while status not in FINAL:
+            answer = client.get(
+                f"/api/v1/jobs/{job['id']}/wait", params={"timeout": 60, "status": status}
+            )
+            returned = time.time()
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            seen = body["job"]
+            waits.append(
+                {
+                    "from": status,
+                    "to": seen["status"],
+                    "changed": body["changed"],
+                    "late": round(returned - _stamp(seen["updated_at"]), 3),
+                }
+            )
+            assert body["changed"] is True, waits
+            status = seen["status"]
+    print(f"\nwaits on B: {waits}")
+    assert status == "SUCCESS", seen
+    finished_late = time.time() - _stamp(seen["finished_at"])
+    assert all(w["late"] < 2.0 for w in waits), f"a wait returned late: {waits}"
+    assert waits[-1]["to"] == "SUCCESS"
+    assert finished_late < 3.0
+    assert len(ha.ganeti_job_of(job["id"])) == 1
+    assert ha.sim.sim.state.instances[name].running_on is None
+    for api in ("api_a", "api_b"):
+        assert ha.instance(api, name)["status"] == "STOPPED"
+        assert ha.job(api, job["id"])["status"] == "SUCCESS"
+
+
+# -- 2. a change stream on API B sees what API A changed --------------------------------
+
+
+def _read_stream(ha: Harness, frames: list[dict[str, Any]], stop: threading.Event) -> None:
+    import json
+
+    with (
+        ha.client("api_b", timeout=httpx.Timeout(10, read=30)) as client,
+        client.stream("GET", "/api/v1/changes/stream", params={"cluster": CLUSTER}) as response,
+    ):
+        frames.append({"http": response.status_code, "at": time.time()})
+        event: dict[str, Any] = {}
+        for line in response.iter_lines():
+            if stop.is_set():
+                return
+            if line.startswith(":"):
+                frames.append({"heartbeat": line, "at": time.time()})
+            elif line.startswith("event:"):
+                event["event"] = line.partition(":")[2].strip()
+            elif line.startswith("data:"):
+                event["data"] = json.loads(line.partition(":")[2])
+            elif not line and event:
+                frames.append({**event, "at": time.time()})
+                event = {}
+
+
+def test_a_stream_on_api_b_receives_a_change_made_through_api_a(ha: Harness) -> None:
+    (name,) = ha.take(1, running=False)
+    before = ha.instance("api_b", name)
+    assert before["status"] == "STOPPED"
+    frames: list[dict[str, Any]] = []
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_stream, args=(ha, frames, stop), daemon=True)
+    reader.start()
+    until(
+        lambda: any("heartbeat" in f for f in frames), timeout=20, what="the stream's first frame"
+    )
+    assert frames[0]["http"] == 200
+
+    posted = ha.post_action("api_a", name, "start")
+    assert posted.status_code == 202, posted.text
+    job_id = posted.json()["id"]
+
+    def seen(kind: str, match: Any) -> dict[str, Any] | None:
+        return next((f for f in list(frames) if f.get("event") == kind and match(f["data"])), None)
+
+    def job_ended() -> dict[str, Any] | None:
+        return seen("job.succeeded", lambda d: d["resource"]["name"] == str(job_id))
+
+    def back_running() -> dict[str, Any] | None:
+        return seen(
+            "instance.status_changed",
+            lambda d: (
+                d["resource"]["name"] == name and d["changes"]["status"]["after"] == "RUNNING"
+            ),
+        )
+
+    try:
+        ended = until(job_ended, timeout=60, what="job.succeeded on API B's stream")
+        running = until(back_running, timeout=20, what="the instance RUNNING on the stream")
+    finally:
+        stop.set()
+    created = seen("job.created", lambda d: d["resource"]["name"] == str(job_id))
+    assert created is not None, [f.get("event") for f in frames]
+    assert created["data"]["cause"]["job"] == job_id
+    assert running["data"]["cause"]["job"] == job_id
+    assert running["data"]["seq"] > created["data"]["seq"]
+    job = ha.job("api_a", job_id)
+    late = round(ended["at"] - _stamp(job["finished_at"]), 3)
+    print(f"\nstream on B: job.succeeded {late} s after the job ended")
+    assert late < 5.0
+    assert ha.instance("api_b", name)["status"] == "RUNNING"
+
+
+# -- 3. RabbitMQ down for 30 s while operations are asked for ---------------------------
+
+BROKER_OUTAGE_SECONDS = 30.0
+
+
+def test_operations_posted_while_rabbitmq_is_down_all_run_once_when_it_is_back(
+    ha: Harness,
+) -> None:
+    names = ha.take(6)
+    plans = {name: ha.toggle(name) for name in names}
+    for name in names:
+        assert ha.instance("api_a", name)["status"] in {"RUNNING", "STOPPED"}
+    before_ganeti = len(ha.sim.sim.queue.jobs)
+
+    stopped = time.monotonic()
+    ha.mq.stop()
+    posts: list[dict[str, Any]] = []
+    for index, name in enumerate(names):
+        api = ("api_a", "api_b")[index % 2]
+        t = time.monotonic()
+        answer = ha.post_action(api, name, plans[name][0])
+        posts.append(
+            {
+                "instance": name,
+                "api": api,
+                "code": answer.status_code,
+                "seconds": round(time.monotonic() - t, 2),
+                "body": answer.json() if answer.status_code < 500 else answer.text[:300],
+            }
+        )
+        time.sleep(1.0)
+    print(f"\nPOSTs while RabbitMQ is down: {[(p['code'], p['seconds']) for p in posts]}")
+
+    # Each accepted one is still waiting for the broker (and nothing reached Ganeti).
+    jobs = _jobs_of(ha, names)
+    for job in jobs.values():
+        assert job["status"] == "PENDING", job
+    while time.monotonic() - stopped < BROKER_OUTAGE_SECONDS:
+        time.sleep(1.0)
+    for job_id in jobs:
+        assert ha.job("api_b", job_id)["status"] == "PENDING"
+    assert len(ha.sim.sim.queue.jobs) == before_ganeti, "a job reached Ganeti without a broker"
+    alive_in_outage = ha.all_alive()
+
+    restarted = ha.mq.start()
+    ha.timings["rabbitmq_restart"] = restarted
+    back = time.monotonic()
+    ended = {pk: ha.wait_final("api_a", pk, timeout=120) for pk in jobs}
+    ha.timings["broker_outage_recovery"] = time.monotonic() - back
+    print(
+        f"RabbitMQ back after {restarted:.1f} s; all {len(ended)} jobs ended "
+        f"{ha.timings['broker_outage_recovery']:.1f} s later; alive during it: {alive_in_outage}"
+    )
+    assert {pk: j["status"] for pk, j in ended.items()} == dict.fromkeys(ended, "SUCCESS")
+    ha.assert_once_in_ganeti(ended)
+    for name, (_, status) in plans.items():
+        assert ha.instance("api_b", name)["status"] == status
+    assert all(ha.all_alive().values()), ha.logs()
+    evidence = ha.grep_logs(
+        "unhandled error on POST", "kit/enqueue.py", "kombu.exceptions", of=("api_a", "api_b")
+    )
+    assert [p["code"] for p in posts] == [202] * len(names), (
+        f"POSTs while RabbitMQ was down (their jobs were kept and ran): {posts}\n"
+        + "\n".join(evidence[:12])
+    )
+
+
+def _jobs_of(ha: Harness, names: list[str]) -> dict[int, dict[str, Any]]:
+    """The latest job on each instance, as the API lists it."""
+    found: dict[int, dict[str, Any]] = {}
+    with ha.client("api_a") as client:
+        for name in names:
+            answer = client.get(
+                "/api/v1/jobs", params={"cluster": CLUSTER, "resource": f"instance:{name}"}
+            )
+            assert answer.status_code == 200, answer.text
+            items = answer.json()["items"]
+            assert items, f"no job was recorded for {name}"
+            latest = max(items, key=lambda j: j["id"])
+            found[latest["id"]] = latest
+    return found
+
+
+# -- 4. PostgreSQL restarted under the running processes --------------------------------
+
+
+@dataclass
+class Prober:
+    """GETs through both APIs every 0.2 s, noting every answer."""
+
+    ha: Harness
+    seen: list[tuple[float, str, int, str]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        clients = {api: self.ha.client(api, timeout=10) for api in ("api_a", "api_b")}
+        try:
+            while not self.stop.is_set():
+                for api, client in clients.items():
+                    try:
+                        answer = client.get(
+                            f"/api/v1/clusters/{CLUSTER}/instances", params={"limit": 5}
+                        )
+                        code, text = answer.status_code, answer.text[:300]
+                    except httpx.HTTPError as exc:
+                        code, text = 0, f"{type(exc).__name__}: {exc}"
+                    self.seen.append((time.monotonic(), api, code, text))
+                time.sleep(0.2)
+        finally:
+            for client in clients.values():
+                client.close()
+
+
+def test_postgresql_restarted_under_apis_and_workers_then_work_goes_on(ha: Harness) -> None:
+    (name,) = ha.take(1)
+    action, after = ha.toggle(name)
+    assert ha.instance("api_a", name)["status"] != after
+    prober = Prober(ha)
+    thread = threading.Thread(target=prober.run, daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    restart_at = time.monotonic()
+    ha.timings["postgres_restart"] = ha.pg.restart()
+
+    def both_answer() -> bool:
+        recent = [s for s in prober.seen if s[0] > time.monotonic() - 1.5]
+        return len(recent) >= 4 and all(s[2] == 200 for s in recent)
+
+    try:
+        until(both_answer, timeout=60, interval=0.3, what="both APIs to answer 200 again")
+    finally:
+        prober.stop.set()
+        thread.join(timeout=15)
+    after_restart = [s for s in prober.seen if s[0] >= restart_at]
+    codes = Counter((s[1], s[2]) for s in after_restart)
+    recovered = (
+        max(s[0] for s in after_restart if s[2] != 200) - restart_at
+        if any(s[2] != 200 for s in after_restart)
+        else 0.0
+    )
+    print(
+        f"\nPostgreSQL restart took {ha.timings['postgres_restart']:.2f} s; answers after it: "
+        f"{dict(codes)}; last non-200 {recovered:.1f} s after"
+    )
+    failures = sorted({(s[1], s[2], s[3]) for s in after_restart if s[2] != 200})
+
+    # A new operation, posted on A and waited on through B, goes through.
+    posted = _post_retrying(ha, "api_a", name, action)
+    started = time.monotonic()
+    job = ha.wait_final("api_b", posted["id"], timeout=60)
+    ha.timings["first_job_after_pg_restart"] = time.monotonic() - started
+    assert job["status"] == "SUCCESS", job
+    ha.assert_once_in_ganeti({job["id"]: job})
+    assert ha.instance("api_b", name)["status"] == after
+    assert all(ha.all_alive().values()), ha.logs()
+    assert not [f for f in failures if f[1] >= 500 and f[1] != 503], (
+        f"answers other than 200/503 after the restart: {failures}\n"
+        + "\n".join(
+            ha.grep_logs(
+                "unhandled error on GET", "django.db.utils.OperationalError", of=("api_a", "api_b")
+            )
+        )
+    )
+
+
+def _post_retrying(ha: Harness, api: str, name: str, action: str) -> dict[str, Any]:
+    codes = []
+    for _ in range(20):
+        answer = ha.post_action(api, name, action)
+        codes.append(answer.status_code)
+        if answer.status_code == 202:
+            if len(codes) > 1:
+                print(f"POST after the restart answered {codes}")
+            return dict(answer.json())
+        assert answer.status_code == 503, answer.text
+        time.sleep(0.5)
+    raise AssertionError(f"POST never accepted: {codes}")
+
+
+# -- 5. a second beat started by mistake ------------------------------------------------
+
+BEAT_WINDOW_SECONDS = 10.0
+
+
+def _round_counts(ha: Harness) -> Counter[str]:
+    """Sync rounds per tier, from /metrics (gwm_sync_round_duration_seconds_count)."""
+    families = _scrape(ha, "api_a")
+    counts: Counter[str] = Counter()
+    for (sample, labels), value in families.items():
+        if sample == "gwm_sync_round_duration_seconds_count":
+            counts[dict(labels).get("tier", "?")] += int(value)
+    return counts
+
+
+def _rapi_window(ha: Harness, seconds: float) -> tuple[Counter[str], Counter[str]]:
+    """RAPI requests the simulator served, by route, and sync rounds, in ``seconds``."""
+    rounds_before = _round_counts(ha)
+    ha.sim.sim.stats.reset()
+    time.sleep(seconds)
+    served = Counter({route: c.count for route, c in list(ha.sim.sim.stats.by_route.items())})
+    rounds = _round_counts(ha)
+    rounds.subtract(rounds_before)
+    return served, +rounds
+
+
+def _broker_connections(ha: Harness) -> dict[str, int]:
+    """RabbitMQ's client connections: name → bytes received from that client."""
+    done = ha.mq.ctl("-q", "list_connections", "--no-table-headers", "name", "recv_oct")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = {}
+    for line in done.stdout.splitlines():
+        name, _, received = line.rpartition("\t")
+        if name and received.strip().isdigit():
+            found[name] = int(received)
+    return found
+
+
+def test_a_second_beat_doubles_no_sync_round_and_no_operation(ha: Harness) -> None:
+    one_served, one_rounds = _rapi_window(ha, BEAT_WINDOW_SECONDS)
+    connected = _broker_connections(ha)
+    second = ha.start_beat("beat2")
+    try:
+        time.sleep(3.0)  # its start; then it rings as often as the first one
+        assert second.alive, second.tail()
+        new = {k: v for k, v in _broker_connections(ha).items() if k not in connected}
+        two_served, two_rounds = _rapi_window(ha, BEAT_WINDOW_SECONDS)
+        grown = {
+            k: v - new[k] for k, v in _broker_connections(ha).items() if k in new and v > new[k]
+        }
+        print(
+            f"\none beat: {sum(one_served.values())} RAPI requests {dict(one_served)}, "
+            f"rounds {dict(one_rounds)}\ntwo beats: {sum(two_served.values())} RAPI requests "
+            f"{dict(two_served)}, rounds {dict(two_rounds)}; bytes the broker received on "
+            f"the connections opened since beat2 started: {grown}"
+        )
+        # The second beat does ring: it publishes on a connection of its own.
+        assert sum(grown.values()) > 1000, (new, grown)
+        one, two = sum(one_served.values()), sum(two_served.values())
+        assert one_rounds["watch"] > 0, "no watch round in the first window: is beat dispatching?"
+        assert two_rounds["watch"] <= one_rounds["watch"] + 2, "a second beat doubled the rounds"
+        assert sum(two_rounds.values()) <= sum(one_rounds.values()) + 3
+        assert two <= one * 1.3 + 3, "a second beat made the sync's RAPI requests more frequent"
+
+        # Operations asked for with two beats running reach Ganeti once each.
+        names = ha.take(4)
+        plans = {name: ha.toggle(name) for name in names}
+        posted = {}
+        for index, name in enumerate(names):
+            answer = ha.post_action(("api_a", "api_b")[index % 2], name, plans[name][0])
+            assert answer.status_code == 202, answer.text
+            posted[answer.json()["id"]] = name
+        ended = {pk: ha.wait_final("api_b", pk, timeout=60) for pk in posted}
+        assert {pk: j["status"] for pk, j in ended.items()} == dict.fromkeys(ended, "SUCCESS")
+        ha.assert_once_in_ganeti(ended)
+        for pk, name in posted.items():
+            assert ha.instance("api_a", name)["status"] == plans[name][1]
+            assert ended[pk]["attempts"] == 1, ended[pk]
+    finally:
+        second.stop()
+
+
+# -- 6. fifty operations while workers are SIGKILLed -------------------------------------
+
+CHAOS_OPERATIONS = 50
+CHAOS_SECONDS = 20.0
+CHAOS_HOLD_SECONDS = 12.0
+
+
+def test_fifty_operations_while_workers_are_killed_each_end_once(ha: Harness) -> None:
+    rng = random.Random(20270101)
+    names = ha.take(CHAOS_OPERATIONS)
+    plans = {name: ha.toggle(name) for name in names}
+    kills: list[tuple[float, str, int]] = []  # (when, whom, jobs then in Ganeti)
+    restart_at: dict[str, float] = {}
+    to_post = list(names)
+    posted: dict[int, str] = {}
+    # Ganeti first accepts the jobs without running them, and answers every request a
+    # little late: the kills find jobs being submitted and jobs being followed.
+    sim_admin(ha.sim, "PUT", "queue", {"hold": True})
+    sim_admin(ha.sim, "PUT", "faults", {"latency": 0.1})
+    held = True
+    began = time.monotonic()
+    next_kill = began + rng.uniform(2.0, 4.0)
+    # One loop in this (the main) thread posts, kills and restarts: see _guard.
+    try:
+        while to_post or restart_at or time.monotonic() - began < CHAOS_SECONDS:
+            now = time.monotonic()
+            if held and now - began > CHAOS_HOLD_SECONDS:
+                sim_admin(ha.sim, "DELETE", "faults")
+                sim_admin(ha.sim, "PUT", "queue", {"hold": False})
+                held = False
+            if to_post:
+                name = to_post.pop(0)
+                api = ("api_a", "api_b")[len(to_post) % 2]
+                answer = ha.post_action(api, name, plans[name][0])
+                assert answer.status_code == 202, answer.text
+                posted[answer.json()["id"]] = name
+            if now - began < CHAOS_SECONDS and now >= next_kill:
+                victims = [w for w in ("w1", "w2") if w not in restart_at]
+                victim = rng.choice(victims)
+                ha.procs[victim].kill()
+                kills.append((round(now - began, 1), victim, _in_ganeti(ha)))
+                restart_at[victim] = now + rng.uniform(0.3, 1.0)
+                next_kill = now + rng.uniform(2.0, 4.0)
+            for worker, due in list(restart_at.items()):
+                if now >= due:
+                    ha.start_worker(worker)  # again under its name: it takes its jobs back
+                    del restart_at[worker]
+            time.sleep(0.1)
+    finally:
+        if held:
+            sim_admin(ha.sim, "DELETE", "faults")
+            sim_admin(ha.sim, "PUT", "queue", {"hold": False})
+    for worker in ("w1", "w2"):
+        ha.wait_worker_ready(worker)
+
+    def all_ended() -> dict[int, dict[str, Any]] | None:
+        with ha.client("api_a") as client:
+            jobs = {pk: client.get(f"/api/v1/jobs/{pk}").json() for pk in posted}
+        return jobs if all(j["status"] in FINAL for j in jobs.values()) else None
+
+    try:
+        ended = until(all_ended, timeout=90, interval=1.0, what="every operation to end")
+    except AssertionError:
+        with ha.client("api_a") as client:
+            left = [client.get(f"/api/v1/jobs/{pk}").json() for pk in posted]
+        stuck = [
+            (j["id"], j["status"], j["attempts"], j["last_error"])
+            for j in left
+            if j["status"] not in FINAL
+        ]
+        raise AssertionError(f"left unfinished: {stuck}\nkills: {kills}\n{ha.logs()}") from None
+    took = time.monotonic() - began
+    ha.timings["chaos_total"] = took
+    adopted = sum(1 for j in ended.values() if j["last_error"] and "adopted" in j["last_error"])
+    retried = sum(1 for j in ended.values() if j["attempts"] > 1)
+    print(
+        f"\nchaos: {len(posted)} operations, {len(kills)} kills {kills}, all ended "
+        f"{took:.1f} s after the first post; {adopted} adopted, {retried} with attempts > 1"
+    )
+    failed = {pk: (j["status"], j["error"]) for pk, j in ended.items() if j["status"] != "SUCCESS"}
+    assert failed == {}
+    ha.assert_once_in_ganeti(ended)
+    states = ha.sim.sim.state.instances
+    wrong = [
+        n
+        for n, (_, want) in plans.items()
+        if (states[n].running_on is not None) != (want == "RUNNING")
+    ]
+    assert wrong == [], "Ganeti's instances are not where the operations left them"
+    with ha.client("api_b") as client:
+        shown = {
+            n: client.get(f"/api/v1/clusters/{CLUSTER}/instances/{n}").json()["status"]
+            for n in names
+        }
+    assert shown == {n: plans[n][1] for n in names}
+    assert len(kills) >= 3, kills
+    assert any(inflight for _, _, inflight in kills), f"no kill hit work in progress: {kills}"
+
+
+def _in_ganeti(ha: Harness) -> int:
+    """How many jobs are in Ganeti and followed by a worker (QUEUED, WAITING, RUNNING)."""
+    with ha.client("api_a") as client:
+        answer = client.get(
+            "/api/v1/jobs",
+            params={"cluster": CLUSTER, "status": "QUEUED,WAITING,RUNNING", "limit": 100},
+        )
+    assert answer.status_code == 200, answer.text
+    return len(answer.json()["items"])
+
+
+# -- 7. /metrics moves with an operation ------------------------------------------------
+
+
+def _scrape(ha: Harness, api: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = httpx.get(
+        f"{ha.url(api)}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=20
+    )
+    if answer.status_code == 404:
+        pytest.fail("/metrics answers 404 although GWM_METRICS_TOKEN is set", pytrace=False)
+    assert answer.status_code == 200, answer.text[:500]
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def _total(scraped: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    return sum(value for (sample, _), value in scraped.items() if sample == name)
+
+
+def test_metrics_on_api_a_move_with_an_operation(ha: Harness) -> None:
+    refused = httpx.get(f"{ha.url('api_a')}/metrics", timeout=10)
+    assert refused.status_code == 401
+    (name,) = ha.take(1)
+    action, after = ha.toggle(name)
+    before = _scrape(ha, "api_a")
+    posted = ha.post_action("api_a", name, action)
+    assert posted.status_code == 202, posted.text
+    job = ha.wait_final("api_a", posted.json()["id"], timeout=60)
+    assert job["status"] == "SUCCESS"
+    later = _scrape(ha, "api_a")
+    moved = {
+        metric: (_total(before, metric), _total(later, metric))
+        for metric in ("gwm_http_request_duration_seconds_count", "gwm_rapi_requests_total")
+    }
+    print(f"\n/metrics on A before and after one operation: {moved}")
+    for metric, (was, now) in moved.items():
+        assert now > was, f"{metric} did not move: {was} -> {now}"
+    # The RAPI figures are the workers' (other processes): API A serves them all.
+    rapi = {labels: v for (s, labels), v in later.items() if s == "gwm_rapi_requests_total"}
+    assert any(dict(labels).get("cluster") == CLUSTER for labels in rapi), rapi
+    assert ha.instance("api_a", name)["status"] == after

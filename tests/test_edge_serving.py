@@ -7,18 +7,13 @@ data directory and SQLite file, the way an operator starts it behind a reverse p
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 
 from tests.operations.distributed import broker_url, require_broker
-from tests.test_processes_cli import GWM, _env, _free_port, _run
+from tests.test_processes_cli import _env, _run, serving
 
 #: The token below only works from this network: the address a proxy's header names.
 ALLOWED = "10.9.0.0/16"
@@ -41,32 +36,8 @@ def _prepared(tmp_path: Path, **extra: str) -> tuple[dict[str, str], str]:
     return env, made.stdout.strip().splitlines()[-1]
 
 
-@contextmanager
-def _api(env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    api = subprocess.Popen(
-        [str(GWM), "api", "--port", str(port), "--processes", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert api.poll() is None, api.stderr.read().decode() if api.stderr else ""
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "gwm api did not answer /healthz"
-            time.sleep(0.2)
-        yield base
-    finally:
-        os.killpg(api.pid, signal.SIGTERM)
-        api.wait(timeout=30)
+def _api(env: dict[str, str]) -> AbstractContextManager[str]:
+    return serving(env, "api", "--processes", "1")
 
 
 def _clusters(base: str, token: str, forwarded_for: str | None) -> httpx.Response:

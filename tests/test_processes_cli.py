@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -59,6 +61,38 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def serving(env: dict[str, str], *argv: str, path: str = "/healthz") -> Iterator[str]:
+    """``gwm <argv> --port <free>`` in its own session until the block ends; yields
+    ``http://127.0.0.1:<port>`` once ``path`` answers (a worker: its --metrics-port)."""
+    port = _free_port()
+    port_flag = "--metrics-port" if argv[0] in {"worker", "beat"} else "--port"
+    process = subprocess.Popen(
+        [str(GWM), *argv, port_flag, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            alive = process.poll() is None
+            assert alive, process.stderr.read().decode() if process.stderr else ""
+            try:
+                if httpx.get(f"{base}{path}", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"gwm {argv[0]} did not answer {path}"
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def test_gwm_api_refuses_embedded_mode(tmp_path: Path) -> None:
     done = _run(_env(tmp_path), "api", "--port", str(_free_port()))
     assert done.returncode == 2, done.stderr
@@ -90,28 +124,8 @@ def test_two_migrates_at_once_take_turns_then_gwm_api_serves(tmp_path: Path) -> 
     assert [code for code, _ in results] == [0, 0], results
     assert _applied(tmp_path) > 0
 
-    port = _free_port()
-    api = subprocess.Popen(
-        [str(GWM), "api", "--port", str(port), "--processes", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert api.poll() is None, api.stderr.read().decode() if api.stderr else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "gwm api did not answer /healthz"
-            time.sleep(0.2)
-    finally:
-        os.killpg(api.pid, signal.SIGTERM)
-        api.wait(timeout=30)
+    with serving(env, "api", "--processes", "1") as base:
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
 
 
 def test_gwm_worker_names_an_unknown_queue(tmp_path: Path) -> None:
@@ -156,35 +170,22 @@ def test_a_worker_serves_its_own_figures_on_its_metrics_port(tmp_path: Path) -> 
     env = _env(tmp_path, CELERY_BROKER_URL=broker_url())
     require_broker(broker_url())
     assert _run(env, "migrate").returncode == 0
-    port, prefix = _free_port(), f"gwm-test-{uuid.uuid4().hex[:8]}"
-    worker = subprocess.Popen(
-        [str(GWM), "worker", "--name", f"m-{uuid.uuid4().hex[:6]}", "--metrics-port", str(port)],
-        env={**env, "GWM_CELERY_QUEUE": prefix},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    prefix = f"gwm-test-{uuid.uuid4().hex[:8]}"
+    name = f"m-{uuid.uuid4().hex[:6]}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the worker never served its metrics"
-                time.sleep(0.3)
-        assert answer.status_code == 200
-        assert "# HELP gwm_sync_round_duration_seconds" in answer.text
-        assert "# HELP gwm_rapi_requests_total" in answer.text
-        # The database's figures are an API process's to serve, not each worker's.
-        assert "gwm_jobs_unsubmitted" not in answer.text
-        # A second process on the same port says why it cannot, with no traceback.
-        taken = _run(env, "beat", "--metrics-port", str(port), timeout=60)
-        assert taken.returncode == 1, taken.stderr
-        assert f"cannot serve metrics on 127.0.0.1:{port}" in taken.stderr
-        assert "Traceback" not in taken.stderr
+        with serving({**env, "GWM_CELERY_QUEUE": prefix}, "worker", "--name", name,
+                     path="/metrics") as base:  # fmt: skip
+            answer = httpx.get(f"{base}/metrics", timeout=5)
+            assert answer.status_code == 200
+            assert "# HELP gwm_sync_round_duration_seconds" in answer.text
+            assert "# HELP gwm_rapi_requests_total" in answer.text
+            # The database's figures are an API process's to serve, not each worker's.
+            assert "gwm_jobs_unsubmitted" not in answer.text
+            # A second process on the same port says why it cannot, with no traceback.
+            port = base.rsplit(":", 1)[1]
+            taken = _run(env, "beat", "--metrics-port", port, timeout=60)
+            assert taken.returncode == 1, taken.stderr
+            assert f"cannot serve metrics on 127.0.0.1:{port}" in taken.stderr
+            assert "Traceback" not in taken.stderr
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
         delete_queue(broker_url(), prefix)

@@ -474,6 +474,7 @@ def _writes_lines(r: dict[str, Any]) -> list[str]:
 VERDICT_BENCHES = {
     "freshness": "Freshness at the same Ganeti cost (`bench.freshness`, issue 11 target 4)",
     "sync_scale": "One worker, many clusters (`bench.sync_scale`, issue 11 target 3)",
+    "failover": "Failover of a dead worker (`bench.failover`, docs/deployment.md)",
 }
 
 

@@ -29,7 +29,7 @@ from bench.report import render
 
 PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply", "concurrency", "freshness", "scale")
 #: Parts run only when asked for (--parts): (b) without the A/B what-if rounds.
-EXTRA_PARTS = ("fast-plain",)
+EXTRA_PARTS = ("fast-plain", "failover")
 WHAT_IF = "client-cache"
 HEADER = """# gwm benchmarks
 
@@ -77,6 +77,11 @@ def plan(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], floa
     )
     parts = {
         "freshness": ("freshness", freshness_args, 1800.0),
+        "failover": (
+            "failover",
+            ["--kills", "2" if quick else "10", "--job-kills", "1" if quick else "5"],
+            1800.0,
+        ),
         "scale": ("sync_scale", scale_args, 2700.0),
         "list": ("list_api", [*list_args, "--db", "sqlite"], 900.0),
         "concurrency": ("concurrency", concurrency_args, 1800.0 + 10 * args.load_seconds),

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import os
 import secrets
-import warnings
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from gwm.kit import queues
+from gwm.settings_edge import static_files, trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -128,14 +127,7 @@ CSRF_TRUSTED_ORIGINS = _env_list("GWM_CSRF_TRUSTED_ORIGINS", "")
 # The reverse proxies (addresses or networks) whose X-Forwarded-For and
 # X-Forwarded-Proto headers gwm believes (gwm.serving); empty: none, the peer of the
 # connection is the client. docs/deployment.md, "Behind a reverse proxy".
-GWM_TRUSTED_PROXIES = _env_list("GWM_TRUSTED_PROXIES", "")
-for _proxy in GWM_TRUSTED_PROXIES:
-    try:  # an address or a network; a host name or "*" would trust no one or everyone
-        ipaddress.ip_network(_proxy, strict=False)
-    except ValueError:
-        raise ImproperlyConfigured(
-            f"GWM_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
-        ) from None
+GWM_TRUSTED_PROXIES = trusted_proxies(_env_list("GWM_TRUSTED_PROXIES", ""))
 # Behind TLS (docs/deployment.md): the admin's session and CSRF cookies only over HTTPS.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("GWM_SECURE_COOKIES", False)
 
@@ -241,24 +233,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# Outside the private data directory if a proxy should serve it (GWM_SERVE_STATIC=0).
-STATIC_ROOT = Path(os.environ.get("GWM_STATIC_ROOT", DATA_DIR / "static")).resolve()
-# gwm serves its static files (the admin's, the API docs') itself with WhiteNoise,
-# compressed when collected (`gwm manage collectstatic` into STATIC_ROOT, once per
-# release), else straight from the installed packages. GWM_SERVE_STATIC=0 leaves
-# them to a proxy in front (docs/deployment.md).
+# Served by WhiteNoise from the API processes (GWM_SERVE_STATIC=0: by a proxy in front).
+STATIC_ROOT, WHITENOISE_USE_FINDERS, STORAGES = static_files(
+    os.environ.get("GWM_STATIC_ROOT", ""), DATA_DIR
+)
 GWM_SERVE_STATIC = _env_bool("GWM_SERVE_STATIC", True)
 if GWM_SERVE_STATIC:
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
-WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "admin").is_dir()
-# Nothing collected is a normal state (embedded mode), not worth a warning per start.
-warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    # Compressed copies (gzip, and Brotli if installed) beside each collected file; no
-    # manifest, so a release that was not collected still renders its pages.
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
 
 
 # Celery: the queue is only a doorbell (tasks take ids and re-read the database;

@@ -49,6 +49,7 @@ LAYERS: list[tuple[int, str, str]] = [
     (0, "foundation", "gwm.observability.metrics gwm.observability.multiprocess"),
     (1, "models", "gwm.observability.apps gwm.observability.tasklog"),
     (7, "edges", "gwm.observability.collector gwm.observability.endpoint"),
+    (7, "edges", "gwm.observability.broker"),
     # Wiring: settings, URLs, Celery, entry points; they put everything together.
     (8, "wiring", "gwm.urls gwm.settings gwm.settings_* gwm.celery gwm.asgi gwm.wsgi"),
     (8, "wiring", "gwm.server_cli gwm.startup"),

@@ -566,3 +566,37 @@ def test_the_dashboard_and_the_documentation_name_only_real_figures() -> None:
     counters |= {"gwm_rapi_seconds", "gwm_webhook_attempts"}
     named = {f"{name}_total" if name in counters else name for name in FAMILIES}
     assert named <= documented, named - documented
+
+
+def test_the_broker_queue_depths_per_kind(settings: Any) -> None:
+    """A doorbell nobody takes waits in its kind's queue, and the scrape says so; a broker
+    that does not answer is ``gwm_broker_up 0``, never a failed scrape."""
+    from gwm.kit.enqueue import ring
+    from gwm.observability.broker import BrokerCollector
+    from tests.operations.distributed import broker_url, delete_queue, publishing_to
+
+    def depths() -> dict[tuple[str, str], float]:
+        return {
+            (sample.name, sample.labels.get("kind", "")): sample.value
+            for family in BrokerCollector().collect()
+            for sample in family.samples
+        }
+
+    url, prefix = broker_url(), f"gwm-test-{os.urandom(4).hex()}"
+    settings.CELERY_BROKER_URL, settings.GWM_CELERY_QUEUE = url, prefix
+    settings.GWM_DOORBELL_SOCKET = ""
+    try:
+        before = depths()
+        assert before[("gwm_broker_up", "")] == 1
+        assert before[("gwm_broker_queue_messages", "operations")] == 0
+        with publishing_to(url, prefix):
+            ring("operations.sweep")
+            ring("operations.sweep")
+        after = depths()
+        assert after[("gwm_broker_queue_messages", "operations")] == 2
+        assert after[("gwm_broker_queue_messages", "sync")] == 0
+        assert after[("gwm_broker_queue_consumers", "operations")] == 0  # no worker runs
+    finally:
+        delete_queue(url, prefix)
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"  # nobody listens there
+    assert depths() == {("gwm_broker_up", ""): 0}

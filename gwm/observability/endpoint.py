@@ -7,7 +7,8 @@ answers 404 (there is nothing to find); with it, a missing or wrong token answer
 
 In multiprocess mode (gwm.observability.multiprocess) the answer merges every
 process's files; otherwise it is this process's own registry. Both come with the
-database's figures (gwm.observability.collector).
+database's figures (gwm.observability.collector) and the broker's queue depths
+(gwm.observability.broker).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from gwm.errors import PROBLEM_CONTENT_TYPE, problem_body
 from gwm.observability import multiprocess
+from gwm.observability.broker import BrokerCollector
 from gwm.observability.collector import DatabaseCollector
 
 _database = DatabaseCollector()
+_broker = BrokerCollector()
 
 
 class _ThisProcess:
@@ -48,6 +51,7 @@ def registry(*, database: bool = True) -> CollectorRegistry:
         found.register(_ThisProcess())
     if database:
         found.register(_database)
+        found.register(_broker)
     return found
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,8 @@ from gwm.kit.urls import job_url, resource_url
 from gwm.operations.actions import Action
 from gwm.operations.models import Job
 from gwm.operations.services.changes import job_change, job_record
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 #: A resource showing one of these takes no new operation (409): a job holds it,
@@ -119,6 +122,17 @@ def operation_submit(
         if replay is None:
             raise
         return replay, False
+    # The API's line of the operation: its request id (from the log context) joins
+    # the workers' lines of the same job (docs/observability.md).
+    log.info(
+        "job %s (%s) accepted for %s %s on %s",
+        job.pk,
+        action.key,
+        action.resource,
+        resource_name,
+        cluster.name,
+        extra={"job_id": job.pk, "cluster": cluster.name},
+    )
     return job, True
 
 

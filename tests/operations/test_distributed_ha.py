@@ -5,7 +5,8 @@ its own process: `gwm migrate`, two `gwm api` (A and B, on two ports), two `gwm
 worker` (w1, w2), one `gwm beat`, on a PostgreSQL cluster and a RabbitMQ node that
 this module starts for itself (in a temporary directory, on free loopback ports),
 so it may stop, restart and kill them without touching anything else the machine
-runs. The Ganeti cluster is the simulator, served over HTTPS from this process.
+runs (tests/operations/private_services.py; the processes: ha_harness.py). The
+Ganeti cluster is the simulator, served over HTTPS from this process.
 
 Every test looks through the HTTP API as a user would, and counts the simulator's
 Ganeti jobs by their reason trail (``gwm:op:<id>``): an operation reaches Ganeti
@@ -25,23 +26,13 @@ xdist worker.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,581 +42,21 @@ from gwm.simulator.app import DEFAULT_USERS, Simulator
 from gwm.simulator.config import SimConfig
 from gwm.simulator.data import generate_cluster
 from gwm.simulator.server import Running, serve_in_thread
-from tests.clusters.helpers import registration_body
 from tests.conftest import sim_admin
-from tests.operations.distributed import ROOT, until
+from tests.operations.distributed import until
+from tests.operations.ha_harness import (
+    CLUSTER,
+    FINAL,
+    INSTANCES,
+    METRICS_TOKEN,
+    Harness,
+    harness_running,
+    iso_stamp,
+)
 from tests.operations.ha_receiver import Receiver
+from tests.operations.private_services import log_tail
 
 pytestmark = [pytest.mark.xdist_group("distributed_ha")]
-
-GWM = Path(sys.executable).with_name("gwm")
-FINAL = frozenset({"SUCCESS", "ERROR", "CANCELED"})
-MARK = "gwm:op:"
-METRICS_TOKEN = "metrics-" + "0123456789abcdef"
-CLUSTER = "sim"
-#: How long a job's claim lasts (a dead worker's job is taken over after it).
-LEASE_SECONDS = 10
-#: Instances in the simulated cluster: every test takes its own (the chaos test 100).
-INSTANCES = 120
-SERVICE_START_SECONDS = 90.0
-#: An administrator and a token, made as tests/conftest.py's ``api`` fixture makes them
-#: (gwm.accounts.services.tokens.token_create), but in gwm's database: `gwm manage shell`.
-MAKE_TOKEN = """
-from django.contrib.auth.models import User
-from gwm.accounts.services.tokens import token_create
-user = User.objects.create_superuser("admin", "admin@localhost", "pw-admin-12345")
-print(token_create(actor=None, user=user, name="distributed-ha")[1])
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no {path})"
-
-
-def _guard() -> list[str]:
-    """Kill the child if this test process dies without its finalizers.
-
-    The parent-death signal follows the *thread* that started the child: every process
-    is started from the test's main thread (never from a helper thread, whose end
-    would SIGKILL it)."""
-    return ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
-
-
-# -- a private PostgreSQL cluster ------------------------------------------------------
-
-
-def _pg_bindir() -> Path:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    if not candidates:
-        pytest.fail(
-            "PostgreSQL's pg_ctl/initdb are not installed (not on PATH, nor in "
-            "/usr/lib/postgresql/*/bin): `scripts/services postgres` installs them",
-            pytrace=False,
-        )
-    return candidates[-1].parent
-
-
-@dataclass
-class PrivatePostgres:
-    """initdb in a directory of its own, trust auth, one free loopback port."""
-
-    base: Path
-    port: int
-    bindir: Path
-    as_postgres: bool
-    log: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.log = self.base / "postgres.log"
-
-    @property
-    def data(self) -> Path:
-        return self.base / "data"
-
-    @property
-    def url(self) -> str:
-        return f"postgres://gwm@127.0.0.1:{self.port}/gwm"
-
-    def _run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        command = [str(self.bindir / argv[0]), *argv[1:]]
-        if self.as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.base
-        )
-
-    def _checked(self, *argv: str, timeout: float = 60) -> None:
-        done = self._run(*argv, timeout=timeout)
-        if done.returncode != 0:
-            pytest.fail(
-                f"private PostgreSQL: `{' '.join(argv)}` failed ({done.returncode}):\n"
-                f"{done.stdout[-2000:]}{done.stderr[-2000:]}\n{_tail(self.log)}",
-                pytrace=False,
-            )
-
-    def start(self) -> None:
-        self._checked("initdb", "-D", str(self.data), "-A", "trust", "-U", "gwm", "-E", "UTF8")
-        settings = (
-            f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
-            f"unix_socket_directories = '{self.base}'\nmax_connections = 200\n"
-            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-        )
-        with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(settings)
-        self._checked("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "start")
-        self._checked("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "gwm", "gwm")
-
-    def restart(self) -> float:
-        """``pg_ctl restart -m fast``: every connection is cut; seconds it took."""
-        began = time.monotonic()
-        self._checked(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-m", "fast", "restart"
-        )
-        return time.monotonic() - began
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "immediate", "stop")
-
-
-@contextlib.contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
-    bindir = _pg_bindir()
-    as_postgres = os.geteuid() == 0
-    # Under /tmp, not pytest's tmp_path: the postgres user must be able to reach it.
-    base = Path(tempfile.mkdtemp(prefix="gwm-ha-pg-"))
-    if as_postgres:
-        shutil.chown(base, user="postgres")
-    server = PrivatePostgres(base, _free_port(), bindir, as_postgres)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-# -- a private RabbitMQ node -----------------------------------------------------------
-
-
-def _rabbit_script(name: str) -> str:
-    # The Debian wrappers in /usr/sbin switch to the rabbitmq user and its home (and
-    # its Erlang cookie); the scripts they call run as whoever starts them.
-    real = Path("/usr/lib/rabbitmq/bin") / name
-    if real.exists():
-        return str(real)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail(
-            f"RabbitMQ's {name} is not installed: `scripts/services rabbitmq` installs it",
-            pytrace=False,
-        )
-    return found
-
-
-@dataclass
-class PrivateRabbit:
-    """A RabbitMQ node of its own name, ports, data, logs, config and Erlang cookie."""
-
-    base: Path
-    node: str
-    port: int
-    dist_port: int
-    process: subprocess.Popen[bytes] | None = None
-    starts: list[float] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
-
-    @property
-    def log(self) -> Path:
-        return self.base / "server.out"
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
-        env.update(
-            # A home of its own: the cookie below, never the machine's or root's.
-            HOME=str(self.base / "home"),
-            RABBITMQ_NODENAME=self.node,
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
-            RABBITMQ_NODE_PORT=str(self.port),
-            RABBITMQ_DIST_PORT=str(self.dist_port),
-            RABBITMQ_MNESIA_BASE=str(self.base / "mnesia"),
-            RABBITMQ_LOG_BASE=str(self.base / "log"),
-            RABBITMQ_CONFIG_FILE=str(self.base / "rabbitmq.conf"),
-            RABBITMQ_ADVANCED_CONFIG_FILE=str(self.base / "advanced.config"),
-            RABBITMQ_ENABLED_PLUGINS_FILE=str(self.base / "enabled_plugins"),
-            RABBITMQ_PID_FILE=str(self.base / "rabbit.pid"),
-            ERL_EPMD_ADDRESS="127.0.0.1",
-        )
-        return env
-
-    def prepare(self) -> None:
-        for directory in ("home", "mnesia", "log"):
-            (self.base / directory).mkdir(mode=0o700)
-        # Written before the node and the CLI first run: were it missing, each would
-        # make one of its own at once, and they could disagree (the CLI then cannot
-        # reach the node: "Erlang cookie not matching").
-        cookie = self.base / "home" / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(20).upper())
-        cookie.chmod(0o400)
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
-            "loopback_users.guest = false\n"
-            "vm_memory_high_watermark.relative = 0.8\n"
-            "disk_free_limit.absolute = 50MB\n"
-        )
-        (self.base / "enabled_plugins").write_text("[].\n")  # no management plugin
-
-    def start(self, timeout: float = SERVICE_START_SECONDS) -> float:
-        """Start the node; seconds until it accepts AMQP connections."""
-        began = time.monotonic()
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [*_guard(), _rabbit_script("rabbitmq-server")],
-                env=self.env(),
-                cwd=self.base,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        while not _port_open(self.port):
-            if self.process.poll() is not None or time.monotonic() - began > timeout:
-                pytest.fail(
-                    f"the private RabbitMQ node {self.node} did not start on port {self.port} "
-                    f"(rc={self.process.poll()}):\n{_tail(self.log)}",
-                    pytrace=False,
-                )
-            time.sleep(0.2)
-        took = time.monotonic() - began
-        self.starts.append(took)
-        return took
-
-    def ctl(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [_rabbit_script("rabbitmqctl"), "-n", self.node, *argv],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def stop(self) -> None:
-        """``rabbitmqctl stop``: the node shuts down (its queues are kept on disk)."""
-        done = self.ctl("stop")
-        assert done.returncode == 0, f"rabbitmqctl stop failed: {done.stdout}{done.stderr}"
-        if self.process is not None:
-            self.process.wait(timeout=60)
-        until(lambda: not _port_open(self.port), timeout=30, what="RabbitMQ to close its port")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-
-@contextlib.contextmanager
-def private_rabbit() -> Iterator[PrivateRabbit]:
-    base = Path(tempfile.mkdtemp(prefix="gwm-ha-mq-"))
-    node = PrivateRabbit(base, f"gwmtest-{uuid.uuid4().hex[:10]}@localhost", *_two_ports())
-    try:
-        node.prepare()
-        node.start()
-        yield node
-    finally:
-        with contextlib.suppress(Exception):
-            if node.process is not None and node.process.poll() is None:
-                node.ctl("stop", timeout=30)
-                node.process.wait(timeout=30)
-        node.kill()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _two_ports() -> tuple[int, int]:
-    first = _free_port()
-    second = _free_port()
-    while second == first:
-        second = _free_port()
-    return first, second
-
-
-# -- gwm's processes -------------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    name: str
-    argv: list[str]
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def signal_group(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-
-    def kill(self) -> None:
-        """SIGKILL, as the OOM killer would; waits until it is gone."""
-        self.signal_group(signal.SIGKILL)
-        self.process.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.alive:
-            self.signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def tail(self, lines: int = 40) -> str:
-        return f"--- {self.name} (rc={self.process.poll()})\n{_tail(self.log, lines)}"
-
-
-@dataclass
-class Harness:
-    """gwm in distributed mode on the private services, and what the tests share."""
-
-    pg: PrivatePostgres
-    mq: PrivateRabbit
-    sim: Running
-    work: Path
-    env: dict[str, str]
-    token: str = ""
-    api_ports: dict[str, int] = field(default_factory=dict)
-    procs: dict[str, Proc] = field(default_factory=dict)
-    retired: list[Proc] = field(default_factory=list)
-    free_instances: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    _starts: Counter[str] = field(default_factory=Counter)
-
-    # processes
-
-    def run(self, *argv: str, timeout: float = 180, **extra: str) -> str:
-        done = subprocess.run(
-            [str(GWM), *argv],
-            env={**self.env, **extra},
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert done.returncode == 0, f"gwm {' '.join(argv)}: {done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def spawn(self, name: str, *argv: str, cwd: Path | None = None) -> Proc:
-        self._starts[name] += 1
-        log = self.work / f"{name}.{self._starts[name]}.log"
-        command = [*_guard(), str(GWM), *argv]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                env=self.env,
-                cwd=cwd or ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        proc = Proc(name, command, process, log)
-        old = self.procs.get(name)
-        if old is not None:
-            self.retired.append(old)
-        self.procs[name] = proc
-        return proc
-
-    def start_api(self, name: str) -> Proc:
-        port = self.api_ports.setdefault(name, _free_port())
-        return self.spawn(
-            name, "api", "--host", "127.0.0.1", "--port", str(port), "--processes", "1"
-        )
-
-    def start_worker(self, name: str) -> Proc:
-        return self.spawn(name, "worker", "--name", name, "--concurrency", "6")
-
-    def start_beat(self, name: str = "beat") -> Proc:
-        # Each beat keeps its schedule file in its own directory (celerybeat-schedule).
-        directory = self.work / name
-        directory.mkdir(exist_ok=True)
-        return self.spawn(name, "beat", cwd=directory)
-
-    def wait_worker_ready(self, name: str, timeout: float = 60) -> None:
-        proc = self.procs[name]
-
-        def ready() -> bool:
-            assert proc.alive, f"worker {name} exited:\n{proc.tail()}"
-            return " ready." in proc.log.read_text(errors="replace")
-
-        until(ready, timeout=timeout, interval=0.2, what=f"worker {name} to be ready")
-
-    def wait_api_ready(self, name: str, timeout: float = 60) -> None:
-        proc = self.procs[name]
-
-        def ready() -> bool:
-            assert proc.alive, f"{name} exited:\n{proc.tail()}"
-            try:
-                return httpx.get(f"{self.url(name)}/readyz", timeout=3).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        until(ready, timeout=timeout, interval=0.2, what=f"{name} to answer /readyz")
-
-    def all_alive(self) -> dict[str, bool]:
-        return {name: proc.alive for name, proc in self.procs.items()}
-
-    def logs(self, *names: str, lines: int = 30) -> str:
-        chosen = names or tuple(self.procs)
-        return "\n".join(self.procs[n].tail(lines) for n in chosen if n in self.procs)
-
-    def grep_logs(self, *needles: str, of: tuple[str, ...] = ()) -> list[str]:
-        """Lines of every run's log (of the processes named ``of``) holding a needle."""
-        found = []
-        for proc in [*self.retired, *self.procs.values()]:
-            if of and proc.name not in of:
-                continue
-            for line in _tail(proc.log, 100000).splitlines():
-                if any(needle in line for needle in needles):
-                    found.append(f"{proc.log.name}: {line[:400]}")
-        return found
-
-    # HTTP
-
-    def url(self, api: str) -> str:
-        return f"http://127.0.0.1:{self.api_ports[api]}"
-
-    def client(self, api: str, timeout: float = 30) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url(api),
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=timeout,
-        )
-
-    def instance(self, api: str, name: str) -> dict[str, Any]:
-        with self.client(api) as client:
-            answer = client.get(f"/api/v1/clusters/{CLUSTER}/instances/{name}")
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-    def job(self, api: str, job_id: int) -> dict[str, Any]:
-        with self.client(api) as client:
-            answer = client.get(f"/api/v1/jobs/{job_id}")
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-    def post_action(
-        self, api: str, name: str, action: str, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        with self.client(api) as client:
-            return client.post(
-                f"/api/v1/clusters/{CLUSTER}/instances/{name}/actions",
-                json={"action": action},
-                headers=headers,
-            )
-
-    def wait_final(self, api: str, job_id: int, timeout: float) -> dict[str, Any]:
-        """Follow a job through ``/wait`` on ``api`` until it ends."""
-        deadline = time.monotonic() + timeout
-        with self.client(api, timeout=60) as client:
-            job = client.get(f"/api/v1/jobs/{job_id}").json()
-            while job["status"] not in FINAL:
-                left = deadline - time.monotonic()
-                assert left > 0, f"job {job_id} did not end: {job}\n{self.logs()}"
-                answer = client.get(
-                    f"/api/v1/jobs/{job_id}/wait",
-                    params={"timeout": min(20, max(1, int(left))), "status": job["status"]},
-                )
-                assert answer.status_code == 200, answer.text
-                job = answer.json()["job"]
-        return dict(job)
-
-    # the simulated cluster
-
-    def take(self, count: int, *, running: bool | None = None) -> list[str]:
-        """Instances no other test has used; ``running``: only those Ganeti runs (or not)."""
-        states = self.sim.sim.state.instances
-        chosen = [
-            name
-            for name in self.free_instances
-            if running is None or (states[name].running_on is not None) == running
-        ][:count]
-        assert len(chosen) == count, f"the simulated cluster has too few instances left: {count}"
-        for name in chosen:
-            self.free_instances.remove(name)
-        return chosen
-
-    def toggle(self, name: str) -> tuple[str, str]:
-        """The action that changes the instance's power state, and the status it leaves."""
-        if self.sim.sim.state.instances[name].running_on is not None:
-            return "shutdown", "STOPPED"
-        return "start", "RUNNING"
-
-    def reasons(self) -> Counter[int]:
-        """gwm job id → how many Ganeti jobs carry ``gwm:op:<id>`` in their reason trail."""
-        counts: Counter[int] = Counter()
-        for job in list(self.sim.sim.queue.jobs.values()):
-            ids = {
-                int(str(entry[1])[len(MARK) :])
-                for op in job.ops
-                for entry in op.input.get("reason", [])
-                if str(entry[1]).startswith(MARK)
-            }
-            counts.update(ids)
-        return counts
-
-    def ganeti_job_of(self, job_id: int) -> list[Any]:
-        marker = f"{MARK}{job_id}"
-        return [
-            job
-            for job in list(self.sim.sim.queue.jobs.values())
-            if any(str(e[1]) == marker for op in job.ops for e in op.input.get("reason", []))
-        ]
-
-    def assert_once_in_ganeti(self, jobs: dict[int, dict[str, Any]]) -> None:
-        """Each gwm job reached Ganeti exactly once, as the job it recorded."""
-        reasons = self.reasons()
-        twice = {pk: reasons[pk] for pk in jobs if reasons[pk] != 1}
-        assert twice == {}, f"gwm jobs not sent to Ganeti exactly once: {twice}"
-        recorded = [job["ganeti"]["job_id"] for job in jobs.values()]
-        assert len(set(recorded)) == len(recorded), f"a Ganeti job id recorded twice: {recorded}"
-        for pk, job in jobs.items():
-            (ganeti_job,) = self.ganeti_job_of(pk)
-            assert job["ganeti"]["job_id"] == ganeti_job.id, (pk, job["ganeti"], ganeti_job.id)
-
-
-def _base_env(work: Path, pg: PrivatePostgres, mq: PrivateRabbit) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GWM_", "PYTEST_", "PROMETHEUS_", "CELERY_", "RABBITMQ_"))
-        and k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    metrics = work / "metrics"
-    metrics.mkdir()
-    env.update(
-        DJANGO_SETTINGS_MODULE="gwm.settings",
-        DATABASE_URL=pg.url,
-        CELERY_BROKER_URL=mq.url,
-        GWM_SECRET_KEY=secrets.token_urlsafe(50),
-        GWM_CELERY_QUEUE=f"gwm-ha-{uuid.uuid4().hex[:8]}",
-        GWM_DATA_DIR=str(work / "data"),
-        GWM_METRICS_TOKEN=METRICS_TOKEN,
-        GWM_METRICS_DIR=str(metrics),
-        GWM_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
-        GWM_HTTP_TIMEOUT_SECONDS="5",
-        GWM_API_PROCESSES="1",
-        GWM_DB_POOL_SIZE="8",
-        # Distributed mode's default, said here: the request-id test parses the lines.
-        GWM_LOG_FORMAT="json",
-        # The webhook receiver is on loopback, which a target may not be otherwise.
-        GWM_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
-        GWM_VALIDATE_RESPONSES="1",
-        GWM_VALIDATE_EVENTS="1",
-        GWM_TOKEN_CACHE_SECONDS="0",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -641,67 +72,8 @@ def simulated() -> Iterator[Running]:
 
 @pytest.fixture(scope="module")
 def ha(simulated: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    work = tmp_path_factory.mktemp("distributed-ha")
-    began = time.monotonic()
-    with private_postgres() as pg, private_rabbit() as mq:
-        services = time.monotonic() - began
-        harness = Harness(pg, mq, simulated, work, _base_env(work, pg, mq))
-        harness.timings["services_start"] = services
-        harness.timings["rabbitmq_first_start"] = mq.starts[0]
-        try:
-            t = time.monotonic()
-            harness.run("migrate")
-            harness.timings["migrate"] = time.monotonic() - t
-            t = time.monotonic()
-            for name in ("api_a", "api_b"):
-                harness.start_api(name)
-            for name in ("w1", "w2"):
-                harness.start_worker(name)
-            harness.start_beat()
-            made = harness.run("manage", "shell", "--no-imports", "-c", MAKE_TOKEN)
-            harness.token = made.strip().splitlines()[-1]
-            for name in ("api_a", "api_b"):
-                harness.wait_api_ready(name)
-            for name in ("w1", "w2"):
-                harness.wait_worker_ready(name)
-            harness.timings["processes_ready"] = time.monotonic() - t
-            _register(harness)
-            harness.timings["setup_total"] = time.monotonic() - began
-            print(f"\ndistributed-ha setup: {harness.timings}")
-            yield harness
-        finally:
-            for proc in harness.procs.values():
-                proc.stop()
-            print(f"\ndistributed-ha timings: {harness.timings}")
-
-
-def _register(harness: Harness) -> None:
-    body = registration_body(harness.sim, name=CLUSTER, fast_interval=5.0, runtime_interval=15.0)
-    with harness.client("api_a") as client:
-        answer = client.post("/api/v1/clusters", json=body)
-        assert answer.status_code in {201, 202}, answer.text
-
-        def available() -> bool:
-            seen = client.get(f"/api/v1/clusters/{CLUSTER}").json()
-            return seen["status"] == "AVAILABLE" and seen["counts"].get("instances") == INSTANCES
-
-        until(available, timeout=60, interval=0.3, what="the cluster's first sync")
-
-        # And its first runtime round: before it an instance Ganeti runs reads UNKNOWN
-        # (gwm.ganeti.fields.instance_status: "no runtime answer yet").
-        def runtime_read() -> bool:
-            page = client.get(f"/api/v1/clusters/{CLUSTER}/instances", params={"limit": 1000})
-            items = page.json()["items"]
-            return len(items) == INSTANCES and all(i["runtime_synced_at"] for i in items)
-
-        until(runtime_read, timeout=60, interval=0.5, what="the cluster's first runtime round")
-    harness.free_instances = sorted(harness.sim.sim.state.instances)
-    random.Random(5).shuffle(harness.free_instances)
-
-
-def _stamp(text: str | None) -> float:
-    assert text, "no timestamp"
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    with harness_running(simulated, tmp_path_factory.mktemp("distributed-ha")) as harness:
+        yield harness
 
 
 # -- webhooks: every change of a window reaches a receiver on loopback ------------------
@@ -865,14 +237,14 @@ def test_a_job_posted_on_one_api_is_waited_on_through_the_other(ha: Harness) -> 
                     "from": status,
                     "to": seen["status"],
                     "changed": body["changed"],
-                    "late": round(returned - _stamp(seen["updated_at"]), 3),
+                    "late": round(returned - iso_stamp(seen["updated_at"]), 3),
                 }
             )
             assert body["changed"] is True, waits
             status = seen["status"]
     print(f"\nwaits on B: {waits}")
     assert status == "SUCCESS", seen
-    finished_late = time.time() - _stamp(seen["finished_at"])
+    finished_late = time.time() - iso_stamp(seen["finished_at"])
     assert all(w["late"] < 2.0 for w in waits), f"a wait returned late: {waits}"
     assert waits[-1]["to"] == "SUCCESS"
     assert finished_late < 3.0
@@ -951,7 +323,7 @@ def test_a_stream_on_api_b_receives_a_change_made_through_api_a(ha: Harness) -> 
     assert running["data"]["cause"]["job"] == job_id
     assert running["data"]["seq"] > created["data"]["seq"]
     job = ha.job("api_a", job_id)
-    late = round(ended["at"] - _stamp(job["finished_at"]), 3)
+    late = round(ended["at"] - iso_stamp(job["finished_at"]), 3)
     print(f"\nstream on B: job.succeeded {late} s after the job ended")
     assert late < 5.0
     assert ha.instance("api_b", name)["status"] == "RUNNING"
@@ -1281,7 +653,7 @@ def test_two_hundred_operations_while_workers_are_killed_each_end_once(ha: Harne
         )
         return len(posted) + firsts_failed < CHAOS_OPERATIONS or len(ended) < len(posted)
 
-    # One loop in this (the main) thread posts, kills and restarts: see _guard.
+    # One loop in this (the main) thread posts, kills and restarts: see guard.
     try:
         with ha.client("api_b") as feed:
             while unsettled() or restart_at or time.monotonic() - began < CHAOS_SECONDS:
@@ -1481,7 +853,7 @@ def _json_lines(ha: Harness, names: tuple[str, ...]) -> list[tuple[str, dict[str
     for proc in [*ha.retired, *ha.procs.values()]:
         if proc.name not in names:
             continue
-        for line in _tail(proc.log, 1_000_000).splitlines():
+        for line in log_tail(proc.log, 1_000_000).splitlines():
             if not line.startswith("{"):
                 continue
             with contextlib.suppress(ValueError):

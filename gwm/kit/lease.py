@@ -8,7 +8,7 @@ for the task a dispatcher (beat, the sweeper) is about to ring, so the next
 tick does not ring it again; that task's ``claim`` takes the reservation over.
 
 An owner is ``<worker node>/<boot>/<thread>:<nonce>``. A worker process renews
-every lease it holds from one thread (``LeaseKeeper``), so leases can be short
+the leases of its running tasks from one thread (``LeaseKeeper``), so leases can be short
 and a dead worker's are free within one lease; and a worker that starts again
 under the same node name frees what its previous life held at once
 (``release_previous_lives``) instead of waiting for the leases to run out.
@@ -60,6 +60,35 @@ def new_owner() -> str:
     return f"{IDENTITY.process}/{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
 
 
+class _Held:
+    """The claims of this process whose task still runs: what the keeper renews.
+
+    A claim leaves it when its task releases it, even when the release's UPDATE
+    fails (the database locked or gone): the row then keeps its lease until it runs
+    out and the sweeper hands it on, instead of a keeper renewing it for as long as
+    this process lives with no task working on it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: set[str] = set()
+
+    def add(self, owner: str) -> None:
+        with self._lock:
+            self._owners.add(owner)
+
+    def discard(self, owner: str) -> None:
+        with self._lock:
+            self._owners.discard(owner)
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return sorted(self._owners)
+
+
+HELD = _Held()
+
+
 def free(now: datetime) -> Q:
     """Rows nobody holds: never leased, or the holder's lease ran out."""
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
@@ -83,7 +112,10 @@ class Lease:
         claimed = rows.filter(free(now) | Q(lease_owner=DISPATCHED)).update(
             lease_owner=owner, lease_until=now + timedelta(seconds=self.seconds())
         )
-        return owner if claimed else None
+        if not claimed:
+            return None
+        HELD.add(owner)
+        return owner
 
     def renew(self, pk: int, owner: str) -> bool:
         """Extend ``owner``'s lease; False if it ran out and someone else holds the row now."""
@@ -92,6 +124,7 @@ class Lease:
         return bool(rows.update(lease_until=until))
 
     def release(self, pk: int, owner: str) -> None:
+        HELD.discard(owner)  # first: a failing UPDATE must not leave it renewed forever
         rows = self.model._default_manager.filter(pk=pk, lease_owner=owner)
         rows.update(lease_owner="", lease_until=None)
 
@@ -118,9 +151,9 @@ def release_previous_lives(models: Sequence[type[Model]]) -> int:
 
 
 class LeaseKeeper:
-    """A thread renewing every lease this process holds, every ``every`` seconds: one
-    UPDATE per leased table, so a claim outlives any task of this process while it
-    lives, and lasts one lease after it dies."""
+    """A thread renewing the claims of this process's running tasks (``HELD``) every
+    ``every`` seconds: one UPDATE per leased table, so a claim outlives its task's
+    slowest step while the process lives, and lasts one lease after it dies."""
 
     def __init__(self, leases: Sequence[Lease], every: float) -> None:
         self.leases = leases
@@ -139,13 +172,14 @@ class LeaseKeeper:
     def renew_all(self) -> int:
         from django.db import connection
 
+        owners = HELD.snapshot()
+        if not owners:
+            return 0
         renewed = 0
         now = timezone.now()
         try:
             for lease in self.leases:
-                rows = lease.model._default_manager.filter(
-                    lease_owner__startswith=f"{IDENTITY.process}/"
-                )
+                rows = lease.model._default_manager.filter(lease_owner__in=owners)
                 renewed += rows.update(lease_until=now + timedelta(seconds=lease.seconds()))
         finally:
             connection.close()  # this thread's: not held between ticks

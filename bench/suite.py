@@ -29,7 +29,7 @@ from bench.report import render
 
 PARTS = ("list", "pg", "sandbox", "fast", "steady", "apply", "concurrency", "freshness", "scale")
 #: Parts run only when asked for (--parts): (b) without the A/B what-if rounds.
-EXTRA_PARTS = ("fast-plain", "failover")
+EXTRA_PARTS = ("fast-plain", "failover", "distributed")
 WHAT_IF = "client-cache"
 HEADER = """# gwm benchmarks
 
@@ -77,6 +77,16 @@ def plan(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str], floa
     )
     parts = {
         "freshness": ("freshness", freshness_args, 1800.0),
+        "distributed": (
+            "distributed",
+            [
+                *("--instances", "2000", "--nodes", "20", "--seconds", "5", "--rounds", "1"),
+                *("--writes", "100", "--steady-seconds", "20"),
+            ]
+            if quick
+            else [],
+            1800.0,
+        ),
         "failover": (
             "failover",
             ["--kills", "2" if quick else "10", "--job-kills", "1" if quick else "5"],

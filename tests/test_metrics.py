@@ -537,7 +537,10 @@ def test_an_operation_over_http_moves_the_job_figures_and_logs_its_request_id(de
 
     lines = _until("the job's log lines", lambda: len(about_the_job()) >= 3 and about_the_job(), 10)
     assert {line["request_id"] for line in lines} == {request_id}, lines
-    assert {line["process"] for line in lines} == {worker_pid}, lines
+    # The API process's line that accepted it, then the worker's (in the supervisor).
+    accepted = [line for line in lines if "accepted for instance" in line["message"]]
+    assert len(accepted) == 1 and accepted[0]["process"] != worker_pid, lines
+    assert {line["process"] for line in lines if line not in accepted} == {worker_pid}, lines
     assert {line["cluster"] for line in lines} == {"demo"}, lines
     assert any("is Ganeti job" in line["message"] for line in lines), lines
     assert any(line["message"].endswith("ended: SUCCESS") for line in lines), lines

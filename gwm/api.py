@@ -8,6 +8,7 @@ passes through is gwm.query_guard.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from importlib.metadata import version
 from typing import Any
 
@@ -166,7 +167,12 @@ def _database_busy(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
     # InterfaceError): SQLite's one write lock held past the busy timeout, a database
     # out of reach, a pooled connection cut by a restart ("terminating connection due
     # to administrator command"). The request's transaction rolled back, so the client
-    # may simply try again. A bug shows as another error (ProgrammingError...): a 500.
+    # may simply try again. A bug shows as another error (ProgrammingError...): a 500;
+    # but SQLite raises OperationalError for bugs too ("no such table"), so there only
+    # its lock and a failed connection are the database's trouble.
+    from_sqlite = isinstance(exc.__cause__, sqlite3.Error)
+    if from_sqlite and "locked" not in str(exc) and "unable to open" not in str(exc):
+        return _unexpected(request, exc)
     log.warning("database busy on %s %s: %s", request.method, request.path, exc)
     body = problem_body(
         status=503,
